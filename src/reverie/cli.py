@@ -1,0 +1,122 @@
+"""The ``reverie`` command.
+
+    reverie envs                                   list environments, spaces, factors, success rules
+    reverie collect --env tworoom --episodes 1000 --out runs/tworoom-data --workers 2
+    reverie data inspect runs/tworoom-data         counts, action stats, checksums, contact sheet
+    reverie train --data runs/tworoom-data --out runs/tworoom   (see `reverie train --help`)
+
+Every command prints a one-line error and exits non-zero on bad input (``reverie: error: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from reverie.cliargs import OneLineParser, parse_config
+from reverie.io import ReverieError
+
+
+def cmd_envs(argv: list[str]) -> None:
+    parser = OneLineParser(prog="reverie envs", description="List the registered environments.")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    from reverie.envs import ENV_NAMES, REGISTRY, make
+
+    rows = []
+    for name in ENV_NAMES:
+        env = make(name)
+        rows.append({
+            "name": name,
+            "id": REGISTRY[name][0],
+            "observation": f"uint8 {tuple(env.observation_space.shape)}",
+            "action": f"Box{tuple(env.action_space.shape)} in [{env.action_space.low.min():g}, "
+                      f"{env.action_space.high.max():g}]",
+            "episode_steps": env.max_episode_steps,
+            "success": env.success_rule,
+            "physics_factors": {k: [f.default, f.low, f.high] for k, f in
+                                env.physics_factors.items()},
+            "visual_factors": {k: [f.default, f.low, f.high] for k, f in
+                               env.visual_factors.items()},
+        })
+        if hasattr(env, "close"):
+            env.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        print(f"{r['name']:<9} {r['id']}")
+        print(f"  observation {r['observation']}   action {r['action']}   "
+              f"episode {r['episode_steps']} steps")
+        print(f"  success: {r['success']}")
+        for group in ("physics_factors", "visual_factors"):
+            items = ", ".join(f"{k}={d:g} [{lo:g}, {hi:g}]" for k, (d, lo, hi) in r[group].items())
+            print(f"  {group.replace('_', ' ')}: {items}")
+
+
+def cmd_collect(argv: list[str]) -> None:
+    from reverie.data.collect import CollectConfig, collect, summary
+
+    cfg = parse_config(CollectConfig, argv, "reverie collect")
+    out = collect(cfg)
+    print(json.dumps(summary(out), indent=2))
+
+
+def cmd_data(argv: list[str]) -> None:
+    parser = OneLineParser(prog="reverie data", description="Dataset tools.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("inspect", help="counts, shapes, action stats, checksums, contact sheet")
+    p.add_argument("dir", type=Path, help="dataset directory")
+    p.add_argument("--sheet", type=Path, default=None, help="contact sheet PNG (default DIR/)")
+    args = parser.parse_args(argv)
+    from reverie.data.inspect import inspect_dataset
+
+    print(json.dumps(inspect_dataset(args.dir, sheet=args.sheet), indent=2))
+
+
+COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
+    "envs": (cmd_envs, "list environments, spaces, factors of variation and success rules"),
+    "collect": (cmd_collect, "collect episodes into an HDF5 dataset (parallel, resumable)"),
+    "data": (cmd_data, "dataset tools: `reverie data inspect DIR`"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: reverie COMMAND [options]   (reverie COMMAND --help for its options)", ""]
+    lines += [f"  {name:<10} {doc}" for name, (_, doc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        import reverie
+
+        print(reverie.__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        sys.stderr.write(f"reverie: error: unknown command {name!r}; known: "
+                         f"{', '.join(COMMANDS)}\n")
+        return 2
+    try:
+        COMMANDS[name][0](rest)
+    except (ReverieError, ValueError) as e:
+        sys.stderr.write(f"reverie {name}: error: {e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"reverie {name}: error: {e.strerror or e}: {e.filename or ''}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"reverie {name}: interrupted\n")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The contract every Reverie environment keeps, and the machinery they share.
+
+An environment is a Gymnasium env that renders ``uint8 (Hi, Wi, 3)`` pixels, exposes its full
+physical state as a flat ``float64`` vector, can be put back into any state exactly, samples goals,
+tests success on the true state, and has named *factors of variation* (physics and visuals) that can
+be set or randomised at reset. Subclasses implement the handful of ``_``-prefixed hooks below.
+
+    import gymnasium as gym, reverie.envs
+    env = gym.make("reverie/TwoRoom-v0")
+    obs, info = env.reset(seed=0)          # obs: uint8 (64, 64, 3); info["state"], info["goal"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+RANDOMIZE_CHOICES = ("none", "physics", "visual", "both")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of variation: its default value, the range randomisation draws from, and why."""
+
+    default: float
+    low: float
+    high: float
+    doc: str
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.default <= self.high:
+            raise ValueError(f"factor default {self.default} outside [{self.low}, {self.high}]")
+
+
+class ReverieEnv(gym.Env):
+    """Base class of every Reverie environment (see the module docstring for the contract).
+
+    Subclasses set the class attributes and implement the hooks:
+
+    - ``_reset_world(rng)``: put the world in a random start state (after factors are applied).
+    - ``_apply_factors()``: push ``self.factors`` into the simulator and renderer.
+    - ``_step_world(action)``: advance the physics by one control step under a clipped action.
+    - ``get_state() / set_state(state)``: the full physical state as a flat float64 vector.
+    - ``_render()``: draw the current state as ``uint8 (size, size, 3)``.
+    - ``_sample_goal(rng)``: a goal *state* (same layout as ``get_state()``) that is reachable.
+    - ``goal_distance(state, goal)``: the env's progress measure (lower is closer; 0 at the goal).
+    - ``is_success(state, goal)``: the documented success test on true states.
+    - ``expert_action(rng)``: a scripted expert that makes progress toward ``self.goal``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    #: Short name used by the CLI (``tworoom``) and the Gymnasium id (``reverie/TwoRoom-v0``).
+    short_name: ClassVar[str] = ""
+    gym_id: ClassVar[str] = ""
+    #: One-sentence success rule, shown by ``reverie envs`` and the README.
+    success_rule: ClassVar[str] = ""
+    #: Default episode length in control steps for collection.
+    max_episode_steps: ClassVar[int] = 100
+    physics_factors: ClassVar[dict[str, Factor]] = {}
+    visual_factors: ClassVar[dict[str, Factor]] = {}
+
+    def __init__(
+        self,
+        size: int = 64,
+        factors: dict[str, float] | None = None,
+        randomize: str = "none",
+        render_mode: str = "rgb_array",
+    ) -> None:
+        if size < 16 or size > 512:
+            raise ValueError(f"image size must be in [16, 512], got {size}")
+        if randomize not in RANDOMIZE_CHOICES:
+            raise ValueError(f"randomize must be one of {RANDOMIZE_CHOICES}, got {randomize!r}")
+        self.size = size
+        self.render_mode = render_mode
+        self.randomize = randomize
+        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self._base_factors = self.validate_factors(factors or {})
+        self.factors: dict[str, float] = dict(self._base_factors)
+        self.goal: np.ndarray | None = None
+        self._rng = np.random.default_rng()
+
+    # ----------------------------------------------------------------------------------- factors
+    @classmethod
+    def all_factors(cls) -> dict[str, Factor]:
+        return {**cls.physics_factors, **cls.visual_factors}
+
+    @classmethod
+    def validate_factors(cls, factors: dict[str, float]) -> dict[str, float]:
+        """Defaults overridden by ``factors``; unknown names or out-of-range values raise."""
+        known = cls.all_factors()
+        out = {k: f.default for k, f in known.items()}
+        for name, value in factors.items():
+            if name not in known:
+                raise ValueError(
+                    f"unknown factor {name!r} for {cls.short_name}; known: {', '.join(known)}"
+                )
+            f = known[name]
+            if not np.isfinite(value) or not f.low <= float(value) <= f.high:
+                raise ValueError(f"factor {name}={value} outside its range [{f.low}, {f.high}]")
+            out[name] = float(value)
+        return out
+
+    def _draw_factors(self, rng: np.random.Generator) -> dict[str, float]:
+        factors = dict(self._base_factors)
+        groups = {"physics": [self.physics_factors], "visual": [self.visual_factors]}
+        groups["both"] = groups["physics"] + groups["visual"]
+        for group in groups.get(self.randomize, []):
+            for name, f in group.items():
+                factors[name] = float(rng.uniform(f.low, f.high))
+        return factors
+
+    def set_factors(self, factors: dict[str, float]) -> None:
+        """Set factor values now (the physics-suite and sim-to-real code use this mid-episode)."""
+        self.factors.update(self.validate_factors({**self.factors, **factors}))
+        self._apply_factors()
+
+    # ----------------------------------------------------------------------------- gym interface
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset; ``options`` may carry ``factors`` (dict), ``state`` and ``goal`` (vectors)."""
+        super().reset(seed=seed)
+        self._rng = self.np_random
+        options = options or {}
+        self.factors = self._draw_factors(self._rng)
+        if "factors" in options:
+            self.factors.update(self.validate_factors({**self.factors, **options["factors"]}))
+        self._apply_factors()
+        self._reset_world(self._rng)
+        if options.get("state") is not None:
+            self.set_state(np.asarray(options["state"], np.float64))
+        goal = options.get("goal")
+        self.goal = np.asarray(goal, np.float64) if goal is not None else self._sample_goal(self._rng)
+        return self._render(), self._info()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        action = np.asarray(action, np.float64).reshape(self.action_space.shape)
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action contains non-finite values: {action}")
+        action = np.clip(action, self.action_space.low, self.action_space.high)
+        self._step_world(action)
+        info = self._info()
+        return self._render(), -info["distance"], bool(info["success"]), False, info
+
+    def render(self) -> np.ndarray:
+        return self._render()
+
+    def _info(self) -> dict[str, Any]:
+        state = self.get_state()
+        assert self.goal is not None, "call reset() before step()"
+        return {
+            "state": state,
+            "goal": self.goal.copy(),
+            "distance": float(self.goal_distance(state, self.goal)),
+            "success": bool(self.is_success(state, self.goal)),
+        }
+
+    # ------------------------------------------------------------------------------ conveniences
+    def set_goal(self, goal: np.ndarray) -> None:
+        self.goal = np.asarray(goal, np.float64).copy()
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        """Render ``state`` without disturbing the current one (goal images use this)."""
+        saved = self.get_state()
+        self.set_state(state)
+        frame = self._render()
+        self.set_state(saved)
+        return frame
+
+    def random_action(self, rng: np.random.Generator) -> np.ndarray:
+        low, high = self.action_space.low, self.action_space.high
+        return rng.uniform(low, high).astype(np.float32)
+
+    # ------------------------------------------------------------------------ hooks to implement
+    def _reset_world(self, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def _apply_factors(self) -> None:
+        raise NotImplementedError
+
+    def _step_world(self, action: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def get_state(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def set_state(self, state: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _render(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _sample_goal(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        raise NotImplementedError
+
+    def expert_action(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError

@@ -1,0 +1,126 @@
+"""Collection: manifest contents, resumption after a crash, corruption detection, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from reverie.data import collect as collect_mod
+from reverie.data.collect import CollectConfig, collect
+from reverie.data.format import FORMAT_VERSION, load_manifest, read_shard, verify_shards
+from reverie.io import ReverieError
+
+
+def small(out: Path, **kw) -> CollectConfig:
+    args = dict(env="tworoom", episodes=12, out=out, episode_steps=20, shard_episodes=4)
+    return CollectConfig(**{**args, **kw})
+
+
+def contents(root: Path) -> dict[int, dict]:
+    out = {}
+    for shard in load_manifest(root)["shards"]:
+        out.update(read_shard(root / shard["file"]))
+    return out
+
+
+def test_manifest_describes_the_data(tmp_path: Path) -> None:
+    root = collect(small(tmp_path / "d"), progress=False)
+    m = load_manifest(root)
+    assert m["format_version"] == FORMAT_VERSION and m["complete"]
+    assert m["env"] == "tworoom" and m["env_id"] == "reverie/TwoRoom-v0"
+    assert m["episodes"] == 12 and m["frames"] == 12 * 21 and len(m["shards"]) == 3
+    assert m["action_space"]["shape"] == [2] and m["state_dim"] == 4
+    ep = read_shard(root / m["shards"][0]["file"])[0]
+    assert ep["obs"].shape == (21, 64, 64, 3) and ep["obs"].dtype == np.uint8
+    assert ep["actions"].shape == (20, 2) and ep["states"].shape == (21, 4)
+
+
+def test_interrupted_collection_resumes_to_the_same_dataset(tmp_path, monkeypatch) -> None:
+    reference = contents(collect(small(tmp_path / "ref"), progress=False))
+
+    real = collect_mod._collect_shard
+    calls = {"n": 0}
+
+    def crash_on_second(job):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            (job[0].out / ".shard_00001.h5.half.tmp").write_bytes(b"partial")  # a torn write
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(collect_mod, "_collect_shard", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        collect(small(tmp_path / "run"), progress=False)
+    partial = load_manifest(tmp_path / "run")
+    assert not partial["complete"] and len(partial["shards"]) == 1
+    monkeypatch.setattr(collect_mod, "_collect_shard", real)
+
+    root = collect(small(tmp_path / "run"), progress=False)
+    assert not list(root.glob("*.tmp"))
+    resumed = contents(root)
+    assert sorted(resumed) == sorted(reference)
+    for i in reference:
+        for key in ("obs", "actions", "states"):
+            np.testing.assert_array_equal(resumed[i][key], reference[i][key])
+
+
+def test_parallel_workers_give_the_same_data(tmp_path: Path) -> None:
+    one = contents(collect(small(tmp_path / "a"), progress=False))
+    two = contents(collect(small(tmp_path / "b", workers=2), progress=False))
+    for i in one:
+        np.testing.assert_array_equal(one[i]["obs"], two[i]["obs"])
+
+
+def test_corrupted_shard_is_named(tmp_path: Path) -> None:
+    root = collect(small(tmp_path / "d"), progress=False)
+    shard = root / "shard_00001.h5"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ReverieError, match="shard_00001.h5"):
+        verify_shards(root, load_manifest(root))
+    shard.unlink()
+    with pytest.raises(ReverieError, match="missing.*shard_00001.h5"):
+        verify_shards(root, load_manifest(root))
+
+
+def test_other_settings_in_same_dir_refused(tmp_path: Path) -> None:
+    collect(small(tmp_path / "d"), progress=False)
+    with pytest.raises(ReverieError, match="other settings"):
+        collect(small(tmp_path / "d", policy="random"), progress=False)
+
+
+def test_other_format_version_refused(tmp_path: Path) -> None:
+    root = collect(small(tmp_path / "d", episodes=2), progress=False)
+    m = json.loads((root / "manifest.json").read_text())
+    m["format_version"] = 99
+    (root / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ReverieError, match="format version 99"):
+        load_manifest(root)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"env": "mars"}, "unknown environment"),
+    ({"episodes": 0}, "--episodes"),
+    ({"policy": "psychic"}, "--policy"),
+    ({"seed": 5000}, "--seed"),
+    ({"workers": 0}, "--workers"),
+])
+def test_bad_options(tmp_path: Path, kw: dict, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        small(tmp_path, **kw)
+
+
+def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch) -> None:
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(collect_mod, "write_episode", no_space)
+    with pytest.raises(ReverieError, match="No space left"):
+        collect(small(tmp_path / "d"), progress=False)
+    assert not list((tmp_path / "d").glob("shard_*")) and not list((tmp_path / "d").glob(".*tmp"))
+    assert h5py  # the format library is importable alongside
