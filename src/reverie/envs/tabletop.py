@@ -1,0 +1,370 @@
+"""Tabletop: a pusher shoves a cube and a ball around a table; what goes over the edge falls.
+
+A 0.8 × 0.8 m table stands 0.4 m above the floor. A cylinder pusher glides just above the table top
+on two slide joints (it never touches the table, only the objects); the action is its target
+velocity in the table plane. The objects (``cube``, ``ball`` and, with ``n_objects=3``, ``cube2``)
+are free bodies under gravity: they slide, roll, topple, and fall to the floor when pushed off.
+A fixed camera looks down at the table at an angle and sees some of the floor around it.
+
+    from reverie.envs import make
+    env = make("tabletop")                     # or gym.make("reverie/Tabletop-v0")
+    obs, info = env.reset(seed=0)              # obs uint8 (64, 64, 3)
+    obs, reward, success, _, info = env.step(env.expert_action(env.np_random))
+
+State (float64): ``qpos ⊕ qvel`` = ``[px, py, (x y z qw qx qy qz) per object,
+vpx, vpy, (vx vy vz wx wy wz) per object]`` (free-joint linear velocity in the world frame, angular
+velocity in the body frame). Action: ``Box(-1, 1, (2,))``, the pusher's target velocity in units
+of 0.5 m/s × ``actuator_gain``. One control step = 10 × 0.01 s = 0.1 s.
+
+Editing the scene (the physics suite builds impossible clips this way):
+
+- ``set_object_pose(i, pos, quat=None)`` teleports object ``i``; ``hide_object(i)`` parks it on
+  the floor far outside the view (state-only, so ``get_state`` records it); ``launch(i, v)`` sets
+  its linear velocity. All three call ``mj_forward``.
+- ``set_object_rgba(i, rgba)`` and ``set_object_size(i, scale)`` edit the model (colour; collision
+  and drawn size). They last until the next ``reset()`` and survive ``set_factors``.
+- Gravity is the ``gravity`` factor, a signed multiple of 9.81 m/s² downward: ``set_factors(
+  {"gravity": -1.0})`` mid-episode flips it (objects fall up). Randomisation (``randomize=physics``)
+  only draws it from [0.5, 1.5]; negative values come only from explicit requests.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from reverie.envs.base import Factor
+from reverie.envs.mujoco_base import MujocoEnv, hsv_rgba, visual_xml
+
+TABLE_HALF = 0.4  # m, half side of the square table top
+TABLE_TOP = 0.4  # m, height of the table surface above the floor
+PUSHER_RADIUS = 0.03
+PUSHER_RANGE = 0.48  # m, pusher slide limits: past the edge, so it can get behind any object
+PUSHER_START = 0.35  # m, starts and goals keep the pusher over the table
+PUSHER_SPEED = 0.5  # m/s at |action| = 1 and actuator_gain = 1
+GOAL_HALF = 0.25  # m, goals (and starts) keep objects this close to the centre: reachable
+SUCCESS_TOL = 0.04  # m, per object, 3-D distance
+RANDOM_GRAVITY = (0.5, 1.5)  # what physics randomisation draws; flips come from set_factors
+HIDDEN_AT = np.array([10.0, 10.0])  # m, where hide_object parks things (off camera, on the floor)
+
+# name, MJCF geom type, size (half-extent or radius), mass (kg), default hue
+OBJECTS = (
+    ("cube", "box", 0.045, 0.3, 0.0),
+    ("ball", "sphere", 0.045, 0.2, 0.6),
+    ("cube2", "box", 0.035, 0.2, 0.33),
+)
+
+
+def _object_xml(name: str, kind: str, half: float, mass: float, x: float) -> str:
+    size = f"{half} {half} {half}" if kind == "box" else f"{half}"
+    # Rolling friction (condim 6) stops a pushed ball within ~5 cm instead of rolling off the table.
+    extra = 'condim="6" friction="0.6 0.005 0.01"' if kind == "sphere" else ""
+    return f"""
+    <body name="{name}" pos="{x} 0 {TABLE_TOP + half}">
+      <freejoint name="{name}"/>
+      <geom name="{name}" type="{kind}" size="{size}" mass="{mass}" contype="1"
+            conaffinity="3" {extra}/>
+    </body>"""
+
+
+class TabletopEnv(MujocoEnv):
+    """A pusher, a table, objects; bring every object to its goal position."""
+
+    short_name: ClassVar[str] = "tabletop"
+    gym_id: ClassVar[str] = "reverie/Tabletop-v0"
+    success_rule: ClassVar[str] = (
+        f"every object's centre within {SUCCESS_TOL * 100:.0f} cm (3-D) of its goal position"
+    )
+    max_episode_steps: ClassVar[int] = 100
+    frame_skip: ClassVar[int] = 10
+    camera_name: ClassVar[str] = "main"
+    physics_factors: ClassVar[dict[str, Factor]] = {
+        "mass_scale": Factor(1.0, 0.5, 2.0, "multiplier on every object's mass and inertia"),
+        "friction": Factor(1.0, 0.3, 2.0, "multiplier on sliding friction of table and objects"),
+        "damping": Factor(0.0, 0.0, 0.3, "viscous damping on the objects' free joints (N·s/m)"),
+        "gravity": Factor(
+            1.0, -1.5, 1.5, "gravity in units of 9.81 m/s² downward; negative flips it upward"
+        ),
+        "actuator_gain": Factor(1.0, 0.5, 1.5, "multiplier on the pusher's commanded speed"),
+    }
+    visual_factors: ClassVar[dict[str, Factor]] = {
+        "cube_hue": Factor(0.0, 0.0, 1.0, "hue of the cube"),
+        "ball_hue": Factor(0.6, 0.0, 1.0, "hue of the ball"),
+        "cube2_hue": Factor(0.33, 0.0, 1.0, "hue of the second cube (n_objects=3)"),
+        "table_brightness": Factor(0.55, 0.3, 0.8, "brightness of the (wooden) table top"),
+        "light": Factor(1.0, 0.4, 1.3, "multiplier on the overhead light's diffuse colour"),
+        "ambient": Factor(0.25, 0.0, 0.5, "headlight ambient level"),
+        "camera_dx": Factor(0.0, -0.05, 0.05, "camera offset along x (m)"),
+        "camera_dy": Factor(0.0, -0.05, 0.05, "camera offset along y (m)"),
+        "camera_dz": Factor(0.0, -0.05, 0.05, "camera offset along z (m)"),
+    }
+
+    def __init__(
+        self,
+        size: int = 64,
+        factors: dict[str, float] | None = None,
+        randomize: str = "none",
+        render_mode: str = "rgb_array",
+        n_objects: int = 2,
+    ) -> None:
+        if n_objects not in (2, 3):
+            raise ValueError(f"tabletop n_objects must be 2 or 3, got {n_objects}")
+        self.n_objects = n_objects
+        super().__init__(size=size, factors=factors, randomize=randomize, render_mode=render_mode)
+
+    @property
+    def object_names(self) -> tuple[str, ...]:
+        return tuple(name for name, *_ in OBJECTS[: self.n_objects])
+
+    def _build_xml(self) -> str:
+        objects = "".join(
+            _object_xml(name, kind, half, mass, x=0.15 * k - 0.15)
+            for k, (name, kind, half, mass, _) in enumerate(OBJECTS[: self.n_objects])
+        )
+        leg = TABLE_HALF - 0.05
+        legs = "".join(
+            f'<geom type="box" size="0.025 0.025 {TABLE_TOP / 2 - 0.01}" '
+            f'pos="{sx * leg} {sy * leg} {TABLE_TOP / 2 - 0.01}" rgba="0.35 0.25 0.18 1"/>'
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+        )
+        # Collision groups: table, legs and floor are contype 1; objects collide with all (3);
+        # the pusher (2) only with objects, so it glides over the table without friction.
+        return f"""
+<mujoco model="tabletop">
+  <compiler angle="radian"/>
+  <option timestep="0.01" integrator="implicitfast">
+    <flag warmstart="disable"/>
+  </option>
+  {visual_xml(self.size, 0.25)}
+  <default>
+    <geom contype="1" conaffinity="1" friction="0.5 0.005 0.0001"/>
+  </default>
+  <worldbody>
+    <light name="sun" pos="0.3 -0.3 2.5" dir="-0.1 0.1 -1" directional="true"
+           diffuse="0.55 0.55 0.55" specular="0 0 0"/>
+    <camera name="main" pos="0 -0.9 1.9" xyaxes="1 0 0 0 1.7 0.9" fovy="40"/>
+    <geom name="floor" type="plane" size="3 3 0.05" rgba="0.45 0.5 0.55 1"/>
+    <body name="table">
+      <geom name="table_top" type="box" size="{TABLE_HALF} {TABLE_HALF} 0.02"
+            pos="0 0 {TABLE_TOP - 0.02}" rgba="0.55 0.4 0.28 1"/>
+      {legs}
+    </body>
+    <body name="pusher" pos="0 0 {TABLE_TOP + 0.045}">
+      <joint name="pusher_x" type="slide" axis="1 0 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
+      <joint name="pusher_y" type="slide" axis="0 1 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
+      <geom name="pusher" type="cylinder" size="{PUSHER_RADIUS} 0.04" mass="1.0" contype="2"
+            conaffinity="2" rgba="0.15 0.15 0.15 1"/>
+    </body>
+    {objects}
+  </worldbody>
+  <actuator>
+    <!-- force = kv (gain·ctrl - v): the pusher tracks gain·ctrl m/s; _apply_factors sets gain -->
+    <velocity name="pusher_x" joint="pusher_x" kv="60" ctrlrange="-1 1"/>
+    <velocity name="pusher_y" joint="pusher_y" kv="60" ctrlrange="-1 1"/>
+  </actuator>
+</mujoco>"""
+
+    def _setup(self) -> None:
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        m = self.model
+        self._bodies = [self._body_id(n) for n in self.object_names]
+        self._geoms = [self._geom_id(n) for n in self.object_names]
+        self._qadr = [int(m.jnt_qposadr[self._joint_id(n)]) for n in self.object_names]
+        self._vadr = [int(m.jnt_dofadr[self._joint_id(n)]) for n in self.object_names]
+        self._table = self._geom_id("table_top")
+        assert m.nq == 2 + 7 * self.n_objects and m.nv == 2 + 6 * self.n_objects
+        self._clear_edits()
+
+    def _clear_edits(self) -> None:
+        self._rgba_override: dict[int, np.ndarray] = {}
+        self._size_scale = np.ones(self.n_objects)
+
+    # ----------------------------------------------------------------------------- factors
+    def _draw_factors(self, rng: np.random.Generator) -> dict[str, float]:
+        factors = super()._draw_factors(rng)
+        if self.randomize in ("physics", "both"):
+            # Training-time variety should not turn the world upside down: flips are explicit.
+            factors["gravity"] = float(rng.uniform(*RANDOM_GRAVITY))
+        return factors
+
+    def _apply_factors(self) -> None:
+        f, m = self.factors, self.model
+        for body in self._bodies:
+            self._scale("body_mass", body, f["mass_scale"])
+            self._scale("body_inertia", body, f["mass_scale"])
+        self._scale("geom_friction", (slice(None), 0), f["friction"])
+        object_dofs = np.concatenate([np.arange(a, a + 6) for a in self._vadr])
+        m.dof_damping[object_dofs] = f["damping"]
+        m.opt.gravity[:] = self.nominal["gravity"] * f["gravity"]
+        # Velocity actuator: force = gain·ctrl - kv·v, so the pusher settles at gain/kv·ctrl m/s.
+        self._scale("actuator_gainprm", (slice(None), 0), PUSHER_SPEED * f["actuator_gain"])
+        for i, (name, geom) in enumerate(zip(self.object_names, self._geoms)):
+            m.geom_rgba[geom] = self._rgba_override.get(i, hsv_rgba(f[f"{name}_hue"]))
+            for field in ("geom_size", "geom_rbound", "geom_aabb"):
+                self._scale(field, geom, self._size_scale[i])
+        table_rgb = np.array([1.0, 0.73, 0.5]) * f["table_brightness"]
+        m.geom_rgba[self._table, :3] = np.clip(table_rgb, 0, 1)
+        self._set_lighting(f["light"], f["ambient"])
+        self._offset_camera(np.array([f["camera_dx"], f["camera_dy"], f["camera_dz"]]))
+        self._refresh_constants()  # also runs mj_forward: camera and lights move now
+
+    # -------------------------------------------------------------------------- state views
+    def object_positions(self, state: np.ndarray | None = None) -> np.ndarray:
+        """Object centres ``(K, 3)`` in metres, from ``state`` (default: the current state)."""
+        state = self.get_state() if state is None else np.asarray(state, np.float64)
+        return np.stack([state[a : a + 3] for a in self._qadr])
+
+    def pusher_position(self, state: np.ndarray | None = None) -> np.ndarray:
+        state = self.get_state() if state is None else np.asarray(state, np.float64)
+        return state[:2].copy()
+
+    def _object_radius(self, i: int) -> float:
+        """Horizontal reach of object ``i`` from its centre (a box's half-diagonal)."""
+        half = float(self.model.geom_size[self._geoms[i], 0])
+        return half * (np.sqrt(2.0) if OBJECTS[i][1] == "box" else 1.0)
+
+    # ---------------------------------------------------------------------------- editing
+    def _check_index(self, i: int) -> None:
+        if not 0 <= i < self.n_objects:
+            raise ValueError(f"object index {i} out of range; objects: {self.object_names}")
+
+    def set_object_pose(self, i: int, pos: np.ndarray, quat: np.ndarray | None = None) -> None:
+        """Teleport object ``i`` to ``pos`` (m), optionally with orientation ``quat`` (w x y z)."""
+        self._check_index(i)
+        a = self._qadr[i]
+        self.data.qpos[a : a + 3] = np.asarray(pos, np.float64)
+        if quat is not None:
+            q = np.asarray(quat, np.float64)
+            self.data.qpos[a + 3 : a + 7] = q / np.linalg.norm(q)
+        self.set_state(self.get_state())  # mj_forward through the one checked path
+
+    def hide_object(self, i: int) -> None:
+        """Make object ``i`` vanish: park it at rest on the floor far outside the camera's view."""
+        self._check_index(i)
+        half = float(self.model.geom_size[self._geoms[i], 0])
+        self.set_object_pose(i, [*(HIDDEN_AT + [0.0, 0.5 * i]), half], [1.0, 0.0, 0.0, 0.0])
+        self.launch(i, np.zeros(3), angular=np.zeros(3))
+
+    def launch(self, i: int, velocity: np.ndarray, angular: np.ndarray | None = None) -> None:
+        """Give object ``i`` linear velocity ``velocity`` (m/s, world frame) and optionally
+        angular velocity ``angular`` (rad/s, body frame)."""
+        self._check_index(i)
+        v = self._vadr[i]
+        self.data.qvel[v : v + 3] = np.asarray(velocity, np.float64)
+        if angular is not None:
+            self.data.qvel[v + 3 : v + 6] = np.asarray(angular, np.float64)
+        self.set_state(self.get_state())
+
+    def set_object_rgba(self, i: int, rgba: np.ndarray) -> None:
+        """Recolour object ``i`` (RGBA in [0, 1]; alpha 0 makes it invisible but still solid)."""
+        self._check_index(i)
+        self._rgba_override[i] = np.clip(np.asarray(rgba, np.float64), 0.0, 1.0)
+        self._apply_factors()
+
+    def set_object_size(self, i: int, scale: float) -> None:
+        """Scale object ``i``'s collision and drawn size by ``scale`` from its XML size (its mass
+        is unchanged; a grown object resting on the table will be pushed out of it)."""
+        self._check_index(i)
+        if not 0.1 <= scale <= 5.0:
+            raise ValueError(f"object size scale must be in [0.1, 5], got {scale}")
+        self._size_scale[i] = scale
+        self._apply_factors()
+
+    # ------------------------------------------------------------------------------- world
+    def _place(self, rng: np.random.Generator, keep_out: list[np.ndarray]) -> np.ndarray:
+        """Random xy within the reachable square, at least 0.13 m from everything in keep_out."""
+        for _ in range(1000):
+            xy = rng.uniform(-GOAL_HALF, GOAL_HALF, 2)
+            if all(np.linalg.norm(xy - o) > 0.13 for o in keep_out):
+                return xy
+        raise RuntimeError("could not place objects apart (this should not happen)")
+
+    def _random_layout(self, rng: np.random.Generator, pusher: np.ndarray) -> np.ndarray:
+        """A state with every object resting on the table at a random spot (and yaw for cubes)."""
+        state = np.zeros(self.state_dim)
+        state[:2] = pusher
+        taken = [pusher]
+        for i, (_, kind, half, *_rest) in enumerate(OBJECTS[: self.n_objects]):
+            xy = self._place(rng, taken)
+            taken.append(xy)
+            yaw = rng.uniform(-np.pi, np.pi) if kind == "box" else 0.0
+            a = self._qadr[i]
+            state[a : a + 3] = [*xy, TABLE_TOP + half * self._size_scale[i]]
+            state[a + 3 : a + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        return state
+
+    def _reset_world(self, rng: np.random.Generator) -> None:
+        if np.any(self._size_scale != 1.0) or self._rgba_override:
+            self._clear_edits()
+            self._apply_factors()
+        self.set_state(self._random_layout(rng, rng.uniform(-PUSHER_START, PUSHER_START, 2)))
+
+    def _step_world(self, action: np.ndarray) -> None:
+        self._physics_step(action)
+
+    def _sample_goal(self, rng: np.random.Generator) -> np.ndarray:
+        """Objects at rest at random reachable spots on the table, with their current orientation
+        (success ignores orientation; keeping it makes the goal image one the scene can show);
+        the pusher anywhere over the table."""
+        goal = self._random_layout(rng, rng.uniform(-PUSHER_START, PUSHER_START, 2))
+        current = self.get_state()
+        for a in self._qadr:
+            goal[a + 3 : a + 7] = current[a + 3 : a + 7]
+        return goal
+
+    def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """Sum over objects of the 3-D distance between centre and goal centre (m)."""
+        err = self.object_positions(state) - self.object_positions(goal)
+        return float(np.linalg.norm(err, axis=1).sum())
+
+    def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        err = self.object_positions(state) - self.object_positions(goal)
+        return bool(np.all(np.linalg.norm(err, axis=1) <= SUCCESS_TOL))
+
+    def expert_action(self, rng: np.random.Generator) -> np.ndarray:
+        """Push the object farthest from its goal: get behind it (relative to the push
+        direction), going round it if needed, then push it toward the goal."""
+        assert self.goal is not None, "call reset() before expert_action()"
+        state = self.get_state()
+        pos, goal_pos = self.object_positions(state), self.object_positions(self.goal)
+        pusher = state[:2]
+        err = np.linalg.norm(goal_pos[:, :2] - pos[:, :2], axis=1)
+        # Objects that left the table cannot be brought back: ignore them.
+        on_table = pos[:, 2] > TABLE_TOP - 0.01
+        err = np.where(on_table & (err > SUCCESS_TOL / 2), err, -1.0)
+        if err.max() < 0:
+            return np.zeros(2, np.float32)
+        i = int(np.argmax(err))
+        obj, target = pos[i, :2], goal_pos[i, :2]
+        u = (target - obj) / err[i]  # push direction
+        reach = self._object_radius(i) + PUSHER_RADIUS + 0.01  # centre distance that clears it
+        rel = pusher - obj
+        along = float(rel @ u)  # < 0: the pusher is behind the object
+        lateral = rel - along * u
+        lat_dist = float(np.linalg.norm(lateral))
+        side = lateral / lat_dist if lat_dist > 1e-6 else np.array([-u[1], u[0]])
+        top_speed = 1.0
+        # Go round the object on a rectangle (sideways, back, across) so the pusher does not
+        # shove it the wrong way, then push.
+        if along > -0.5 * reach and lat_dist < reach:
+            waypoint = obj + side * (reach + 0.03) + u * along  # step aside
+        elif along > -0.5 * reach:
+            waypoint = obj + side * (reach + 0.03) - u * reach  # pass it on the side
+        elif lat_dist > 0.015:
+            waypoint = obj - u * reach  # line up behind it
+        else:
+            # Push along u, slowing near the goal (the object coasts a little), staying lined up.
+            waypoint = pusher + u * min(0.7 * err[i], 0.05) - lateral
+            top_speed = 0.5  # a hard shove sends things flying
+        waypoint = np.clip(waypoint, -PUSHER_RANGE, PUSHER_RANGE)
+        step = (
+            PUSHER_SPEED * self.factors["actuator_gain"] * self.frame_skip * self.model.opt.timestep
+        )
+        action = (waypoint - pusher) / step  # metres per control step at |action| = 1
+        norm = float(np.linalg.norm(action))
+        if norm > top_speed:
+            action *= top_speed / norm
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
