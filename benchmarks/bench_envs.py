@@ -62,7 +62,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 pool.map(_worker, jobs)
                 multi.append(args.steps * args.workers / (time.perf_counter() - t0))
-            print(f"| {name} | {statistics.median(single):,.0f} | {statistics.median(multi):,.0f} |")
+            print(
+                f"| {name} | {statistics.median(single):,.0f} | {statistics.median(multi):,.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -16,5 +16,7 @@ def tworoom_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from reverie.data.collect import CollectConfig, collect
 
     out = tmp_path_factory.mktemp("tworoom-data")
-    return collect(CollectConfig(env="tworoom", episodes=30, out=out, episode_steps=60,
-                                 shard_episodes=10), progress=False)
+    return collect(
+        CollectConfig(env="tworoom", episodes=30, out=out, episode_steps=60, shard_episodes=10),
+        progress=False,
+    )

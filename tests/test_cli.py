@@ -13,14 +13,28 @@ from reverie.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reverie.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "reverie.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_collect_then_inspect(tmp_path: Path) -> None:
     out = tmp_path / "d"
-    r = run_cli("collect", "--env", "tworoom", "--episodes", "4", "--episode-steps", "10",
-                "--out", str(out), "--workers", "2", "--shard-episodes", "2")
+    r = run_cli(
+        "collect",
+        "--env",
+        "tworoom",
+        "--episodes",
+        "4",
+        "--episode-steps",
+        "10",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--shard-episodes",
+        "2",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["episodes"] == 4
     r = run_cli("data", "inspect", str(out))
@@ -30,12 +44,15 @@ def test_collect_then_inspect(tmp_path: Path) -> None:
     assert (out / "contact_sheet.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["collect", "--env", "mars"], "unknown environment 'mars'"),
-    (["collect", "--episodes", "many"], "invalid int value"),
-    (["data", "inspect", "/nonexistent/dir"], "not found"),
-    (["teleport"], "unknown command"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["collect", "--env", "mars"], "unknown environment 'mars'"),
+        (["collect", "--episodes", "many"], "invalid int value"),
+        (["data", "inspect", "/nonexistent/dir"], "not found"),
+        (["teleport"], "unknown command"),
+    ],
+)
 def test_bad_input_is_one_line(args: list[str], needle: str) -> None:
     r = run_cli(*args)
     assert r.returncode != 0

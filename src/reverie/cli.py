@@ -4,6 +4,9 @@
     reverie collect --env tworoom --episodes 1000 --out runs/tworoom-data --workers 2
     reverie data inspect runs/tworoom-data         counts, action stats, checksums, contact sheet
     reverie train --data runs/tworoom-data --out runs/tworoom   (see `reverie train --help`)
+    reverie eval --checkpoint runs/tworoom --episodes 50 --planner cem
+    reverie report runs/tworoom
+    reverie demo [--quick]
 
 Every command prints a one-line error and exits non-zero on bad input (``reverie: error: ...``).
 """
@@ -28,19 +31,23 @@ def cmd_envs(argv: list[str]) -> None:
     rows = []
     for name in ENV_NAMES:
         env = make(name)
-        rows.append({
-            "name": name,
-            "id": REGISTRY[name][0],
-            "observation": f"uint8 {tuple(env.observation_space.shape)}",
-            "action": f"Box{tuple(env.action_space.shape)} in [{env.action_space.low.min():g}, "
-                      f"{env.action_space.high.max():g}]",
-            "episode_steps": env.max_episode_steps,
-            "success": env.success_rule,
-            "physics_factors": {k: [f.default, f.low, f.high] for k, f in
-                                env.physics_factors.items()},
-            "visual_factors": {k: [f.default, f.low, f.high] for k, f in
-                               env.visual_factors.items()},
-        })
+        rows.append(
+            {
+                "name": name,
+                "id": REGISTRY[name][0],
+                "observation": f"uint8 {tuple(env.observation_space.shape)}",
+                "action": f"Box{tuple(env.action_space.shape)} in [{env.action_space.low.min():g}, "
+                f"{env.action_space.high.max():g}]",
+                "episode_steps": env.max_episode_steps,
+                "success": env.success_rule,
+                "physics_factors": {
+                    k: [f.default, f.low, f.high] for k, f in env.physics_factors.items()
+                },
+                "visual_factors": {
+                    k: [f.default, f.low, f.high] for k, f in env.visual_factors.items()
+                },
+            }
+        )
         if hasattr(env, "close"):
             env.close()
     if args.json:
@@ -48,8 +55,10 @@ def cmd_envs(argv: list[str]) -> None:
         return
     for r in rows:
         print(f"{r['name']:<9} {r['id']}")
-        print(f"  observation {r['observation']}   action {r['action']}   "
-              f"episode {r['episode_steps']} steps")
+        print(
+            f"  observation {r['observation']}   action {r['action']}   "
+            f"episode {r['episode_steps']} steps"
+        )
         print(f"  success: {r['success']}")
         for group in ("physics_factors", "visual_factors"):
             items = ", ".join(f"{k}={d:g} [{lo:g}, {hi:g}]" for k, (d, lo, hi) in r[group].items())
@@ -76,10 +85,58 @@ def cmd_data(argv: list[str]) -> None:
     print(json.dumps(inspect_dataset(args.dir, sheet=args.sheet), indent=2))
 
 
+def cmd_train(argv: list[str]) -> None:
+    from reverie.train import TrainConfig, train
+
+    cfg = parse_config(TrainConfig, argv, "reverie train")
+    print(f"checkpoint: {train(cfg)}")
+
+
+def cmd_eval(argv: list[str]) -> None:
+    from reverie.evaluate import EvalConfig, evaluate
+
+    result = evaluate(parse_config(EvalConfig, argv, "reverie eval"))
+    keys = (
+        "env",
+        "planner",
+        "success_rate",
+        "ci95",
+        "episodes",
+        "already_solved_replaced",
+        "plan_ms_median",
+        "plan_ms_p90",
+        "env_steps",
+        "out",
+    )
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+
+
+def cmd_report(argv: list[str]) -> None:
+    parser = OneLineParser(prog="reverie report", description="Write RUN/report.html.")
+    parser.add_argument("run", type=Path, help="run directory")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="HTML file (default RUN/report.html)"
+    )
+    args = parser.parse_args(argv)
+    from reverie.report import build_report
+
+    print(f"report: {build_report(args.run, args.out)}")
+
+
+def cmd_demo(argv: list[str]) -> None:
+    from reverie.demo import DemoConfig, format_summary, run_demo
+
+    print(format_summary(run_demo(parse_config(DemoConfig, argv, "reverie demo"))))
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "envs": (cmd_envs, "list environments, spaces, factors of variation and success rules"),
     "collect": (cmd_collect, "collect episodes into an HDF5 dataset (parallel, resumable)"),
     "data": (cmd_data, "dataset tools: `reverie data inspect DIR`"),
+    "train": (cmd_train, "train a JEPA world model on a dataset (resumable, DDP under torchrun)"),
+    "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
+    "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
+    "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }
 
 
@@ -101,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        sys.stderr.write(f"reverie: error: unknown command {name!r}; known: "
-                         f"{', '.join(COMMANDS)}\n")
+        sys.stderr.write(
+            f"reverie: error: unknown command {name!r}; known: {', '.join(COMMANDS)}\n"
+        )
         return 2
     try:
         COMMANDS[name][0](rest)

@@ -38,9 +38,13 @@ def field_docs(cls: type) -> dict[str, str]:
         return docs
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
     for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
-                and isinstance(nxt.value.value, str):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
@@ -75,8 +79,13 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
         help_ = f"{docs.get(f.name, '')} (default: {default})"
         tp = hints[f.name]
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                                help=help_, dest=f.name)
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_,
+                dest=f.name,
+            )
             continue
         conv, choices, optional = _converter(tp)
 
@@ -86,8 +95,15 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
             return conv(text)
 
         parse.__name__ = getattr(conv, "__name__", "value")  # argparse names it in errors
-        parser.add_argument(flag, type=parse, default=default, choices=choices, help=help_,
-                            dest=f.name, metavar=f.name.upper())
+        parser.add_argument(
+            flag,
+            type=parse,
+            default=default,
+            choices=choices,
+            help=help_,
+            dest=f.name,
+            metavar=f.name.upper(),
+        )
     return parser
 
 

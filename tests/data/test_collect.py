@@ -103,13 +103,16 @@ def test_other_format_version_refused(tmp_path: Path) -> None:
         load_manifest(root)
 
 
-@pytest.mark.parametrize("kw, msg", [
-    ({"env": "mars"}, "unknown environment"),
-    ({"episodes": 0}, "--episodes"),
-    ({"policy": "psychic"}, "--policy"),
-    ({"seed": 5000}, "--seed"),
-    ({"workers": 0}, "--workers"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"env": "mars"}, "unknown environment"),
+        ({"episodes": 0}, "--episodes"),
+        ({"policy": "psychic"}, "--policy"),
+        ({"seed": 5000}, "--seed"),
+        ({"workers": 0}, "--workers"),
+    ],
+)
 def test_bad_options(tmp_path: Path, kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         small(tmp_path, **kw)

@@ -1,4 +1,4 @@
-"""Every registered environment keeps the base contract (builds, resets, steps, renders, no NaNs)."""
+"""Every registered env keeps the base contract (builds, resets, steps, renders, no NaNs)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-ENVS = [pytest.param(n, marks=pytest.mark.skipif(not available(n), reason="not written yet"))
-        for n in ENV_NAMES]
+ENVS = [
+    pytest.param(n, marks=pytest.mark.skipif(not available(n), reason="not written yet"))
+    for n in ENV_NAMES
+]
 
 
 @pytest.mark.parametrize("name", ENVS)

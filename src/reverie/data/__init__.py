@@ -1,5 +1,5 @@
 """Datasets of (frame, action) episodes: collection, the on-disk format, and windowed loading.
 
 Imports are kept light (no torch) so collection workers start fast; import the submodules:
-``reverie.data.collect``, ``reverie.data.format``, ``reverie.data.dataset``, ``reverie.data.inspect``.
+``reverie.data.collect``, ``.format``, ``.dataset``, ``.inspect``.
 """

@@ -54,7 +54,7 @@ class CollectConfig:
     workers: int = 1
     """Worker processes; each writes whole shards."""
     seed: int = 0
-    """Base seed in [0, 999]: episode i uses env seed seed*1e6 + i (evaluation seeds never overlap)."""
+    """Base seed in [0, 999]: episode i uses env seed seed*1e6 + i (never an evaluation seed)."""
     size: int = 64
     """Rendered image size in pixels (square)."""
     episode_steps: int | None = None
@@ -80,7 +80,9 @@ class CollectConfig:
         if self.episode_steps is not None and not 1 <= self.episode_steps <= 10_000:
             raise ValueError(f"--episode-steps must be in [1, 10000], got {self.episode_steps}")
         if self.randomize not in RANDOMIZE_CHOICES:
-            raise ValueError(f"--randomize must be one of {RANDOMIZE_CHOICES}, got {self.randomize!r}")
+            raise ValueError(
+                f"--randomize must be one of {RANDOMIZE_CHOICES}, got {self.randomize!r}"
+            )
         if not 1 <= self.shard_episodes <= 10_000:
             raise ValueError(f"--shard-episodes must be >= 1, got {self.shard_episodes}")
 
@@ -124,21 +126,32 @@ def _collect_shard(job: tuple[CollectConfig, int, list[int]]) -> dict[str, Any]:
             for i in episodes:
                 seed = episode_seed(cfg.seed, i)
                 ep = run_episode(env, cfg.policy, seed, cfg.steps)
-                write_episode(create_episode_group(f, i), ep["obs"], ep["actions"],
-                              ep["states"], seed, ep["factors"])
+                write_episode(
+                    create_episode_group(f, i),
+                    ep["obs"],
+                    ep["actions"],
+                    ep["states"],
+                    seed,
+                    ep["factors"],
+                )
                 frames += len(ep["obs"])
     finally:
         if hasattr(env, "close"):
             env.close()
-    return {"file": path.name, "episodes": episodes, "frames": frames,
-            "sha256": sha256_file(path)}
+    return {"file": path.name, "episodes": episodes, "frames": frames, "sha256": sha256_file(path)}
 
 
 def _settings(cfg: CollectConfig) -> dict[str, Any]:
     """The options that define the data; a resumed run must match them exactly."""
-    return {"env": cfg.env, "policy": cfg.policy, "seed": cfg.seed, "size": cfg.size,
-            "episode_steps": cfg.steps, "randomize": cfg.randomize,
-            "shard_episodes": cfg.shard_episodes}
+    return {
+        "env": cfg.env,
+        "policy": cfg.policy,
+        "seed": cfg.seed,
+        "size": cfg.size,
+        "episode_steps": cfg.steps,
+        "randomize": cfg.randomize,
+        "shard_episodes": cfg.shard_episodes,
+    }
 
 
 def _manifest(cfg: CollectConfig, shards: list[dict[str, Any]]) -> dict[str, Any]:
@@ -159,9 +172,12 @@ def _manifest(cfg: CollectConfig, shards: list[dict[str, Any]]) -> dict[str, Any
         "env_id": cls.gym_id,
         "settings": _settings(cfg),
         "observation_space": {"shape": [cfg.size, cfg.size, 3], "dtype": "uint8"},
-        "action_space": {"shape": list(env.action_space.shape), "dtype": "float32",
-                         "low": env.action_space.low.tolist(),
-                         "high": env.action_space.high.tolist()},
+        "action_space": {
+            "shape": list(env.action_space.shape),
+            "dtype": "float32",
+            "low": env.action_space.low.tolist(),
+            "high": env.action_space.high.tolist(),
+        },
         "state_dim": state_dim,
         "factor_ranges": factor_ranges,
         "success_rule": cls.success_rule,
@@ -185,8 +201,11 @@ def _finished_shards(cfg: CollectConfig, wanted: dict[str, list[int]]) -> list[d
     kept = []
     for shard in manifest["shards"]:
         path = cfg.out / shard["file"]
-        if wanted.get(shard["file"]) == shard["episodes"] and path.is_file() \
-                and sha256_file(path) == shard["sha256"]:
+        if (
+            wanted.get(shard["file"]) == shard["episodes"]
+            and path.is_file()
+            and sha256_file(path) == shard["sha256"]
+        ):
             kept.append(shard)
     return kept
 
@@ -198,13 +217,21 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
         stale.unlink()
     jobs = {shard_name(i): list(r) for i, r in enumerate(cfg.shard_ranges())}
     done = _finished_shards(cfg, jobs)
-    todo = [(cfg, i, list(r)) for i, r in enumerate(cfg.shard_ranges())
-            if shard_name(i) not in {s["file"] for s in done}]
+    todo = [
+        (cfg, i, list(r))
+        for i, r in enumerate(cfg.shard_ranges())
+        if shard_name(i) not in {s["file"] for s in done}
+    ]
     for extra in cfg.out.glob("shard_*.h5"):  # shards beyond the requested set
         if extra.name not in jobs:
             extra.unlink()
-    bar = tqdm(total=cfg.episodes, initial=sum(len(s["episodes"]) for s in done),
-               desc=f"collect {cfg.env}", unit="ep", disable=not progress)
+    bar = tqdm(
+        total=cfg.episodes,
+        initial=sum(len(s["episodes"]) for s in done),
+        desc=f"collect {cfg.env}",
+        unit="ep",
+        disable=not progress,
+    )
     atomic_write_json(cfg.out / MANIFEST, _manifest(cfg, done))
     t0 = time.perf_counter()
     try:
@@ -234,6 +261,13 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
 
 def summary(root: Path) -> dict[str, Any]:
     m = load_manifest(root)
-    return {"dir": str(root), "env": m["env"], "episodes": m["episodes"], "frames": m["frames"],
-            "shards": len(m["shards"]), "image": m["observation_space"]["shape"],
-            "action_dim": m["action_space"]["shape"][0], "complete": m.get("complete", False)}
+    return {
+        "dir": str(root),
+        "env": m["env"],
+        "episodes": m["episodes"],
+        "frames": m["frames"],
+        "shards": len(m["shards"]),
+        "image": m["observation_space"]["shape"],
+        "action_dim": m["action_space"]["shape"][0],
+        "complete": m.get("complete", False),
+    }

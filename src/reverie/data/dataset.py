@@ -4,7 +4,7 @@
     batch = ds.get_batch(torch.randint(len(ds), (64,)))
     batch["obs"]      # uint8 (B, T, 3, Hi, Wi), T = history + horizon, frames frameskip steps apart
     batch["actions"]  # float32 (B, T-1, A*frameskip): the raw actions that lead frame t to t+1
-    batch["states"]   # float64 (B, T, S): true physical states (for probes and tests, never training)
+    batch["states"]   # float64 (B, T, S): true physical states (probes and tests, not training)
 
 Windows never cross an episode boundary. The whole dataset is decoded into RAM once (random reads
 from HDF5 reach only 1–3k frames/s; from RAM a batch gather is microseconds per frame).
@@ -123,5 +123,8 @@ class SequenceDataset(torch.utils.data.Dataset):
             raise KeyError(f"episode {episode_id} is not in this dataset")
         pos = self.episode_ids.index(episode_id)
         start, end = int(self._offsets[pos]), int(self._offsets[pos + 1])
-        return {"obs": self.obs[start:end], "actions": self.actions[start:end - 1],
-                "states": self.states[start:end]}
+        return {
+            "obs": self.obs[start:end],
+            "actions": self.actions[start : end - 1],
+            "states": self.states[start:end],
+        }

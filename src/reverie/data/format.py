@@ -67,12 +67,19 @@ def create_episode_group(f: h5py.File, index: int) -> h5py.Group:
     return h5py.Group(gid)
 
 
-def write_episode(group: h5py.Group, obs: np.ndarray, actions: np.ndarray, states: np.ndarray,
-                  seed: int, factors: dict[str, float]) -> None:
+def write_episode(
+    group: h5py.Group,
+    obs: np.ndarray,
+    actions: np.ndarray,
+    states: np.ndarray,
+    seed: int,
+    factors: dict[str, float],
+) -> None:
     # lzf: fast enough to load 100k frames in seconds, ~5-20x smaller on these renders.
     # track_times=False: identical episodes give byte-identical shards (checksums reproduce).
-    group.create_dataset("obs", data=obs, chunks=(1, *obs.shape[1:]), compression="lzf",
-                         track_times=False)
+    group.create_dataset(
+        "obs", data=obs, chunks=(1, *obs.shape[1:]), compression="lzf", track_times=False
+    )
     group.create_dataset("actions", data=actions.astype(np.float32), track_times=False)
     group.create_dataset("states", data=states.astype(np.float64), track_times=False)
     group.attrs["seed"] = seed

@@ -1,6 +1,6 @@
 """``reverie data inspect DIR``: counts, shapes, action statistics, checksums and a contact sheet.
 
-    reverie data inspect runs/tworoom-data      # prints a summary, writes DIR/contact_sheet.png
+reverie data inspect runs/tworoom-data      # prints a summary, writes DIR/contact_sheet.png
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ def contact_sheet(frames: np.ndarray, columns: int = 8, scale: int = 2) -> Image
     for i, frame in enumerate(frames):
         r, c = divmod(i, columns)
         sheet[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (w + 2) + 1 : c * (w + 2) + 1 + w] = frame
-    return Image.fromarray(sheet).resize((sheet.shape[1] * scale, sheet.shape[0] * scale),
-                                         Image.NEAREST)
+    return Image.fromarray(sheet).resize(
+        (sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST
+    )
 
 
-def inspect_dataset(root: str | Path, sheet: Path | None = None, samples: int = 32,
-                    seed: int = 0) -> dict[str, Any]:
+def inspect_dataset(
+    root: str | Path, sheet: Path | None = None, samples: int = 32, seed: int = 0
+) -> dict[str, Any]:
     """Verify checksums, compute statistics, save a contact sheet; returns the report dict."""
     root = Path(root)
     manifest = load_manifest(root)

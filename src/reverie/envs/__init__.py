@@ -1,7 +1,7 @@
 """Environment registry: short names (CLI) ↔ Gymnasium ids ↔ classes, imported lazily.
 
-    from reverie.envs import make, ENV_NAMES
-    env = make("tworoom", size=64)       # same as gym.make("reverie/TwoRoom-v0").unwrapped
+from reverie.envs import make, ENV_NAMES
+env = make("tworoom", size=64)       # same as gym.make("reverie/TwoRoom-v0").unwrapped
 """
 
 from __future__ import annotations
@@ -23,8 +23,16 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 ENV_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
-__all__ = ["ENV_NAMES", "REGISTRY", "RANDOMIZE_CHOICES", "Factor", "ReverieEnv", "env_class",
-           "make", "resolve"]
+__all__ = [
+    "ENV_NAMES",
+    "REGISTRY",
+    "RANDOMIZE_CHOICES",
+    "Factor",
+    "ReverieEnv",
+    "env_class",
+    "make",
+    "resolve",
+]
 
 
 def resolve(name: str) -> str:

@@ -134,7 +134,9 @@ class ReverieEnv(gym.Env):
         if options.get("state") is not None:
             self.set_state(np.asarray(options["state"], np.float64))
         goal = options.get("goal")
-        self.goal = np.asarray(goal, np.float64) if goal is not None else self._sample_goal(self._rng)
+        self.goal = (
+            np.asarray(goal, np.float64) if goal is not None else self._sample_goal(self._rng)
+        )
         return self._render(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

@@ -91,8 +91,9 @@ class TwoRoomEnv(ReverieEnv):
         x, y, vx, vy = (float(v) for v in self._state)
         ax, ay = (min(1.0, max(-1.0, float(a))) * VMAX * f["gain"] for a in action)
         alpha = min(1.0, 1.0 / f["mass"])
-        vx, vy = (vx + (ax - vx) * alpha) * (1.0 - f["damping"]), (vy + (ay - vy) * alpha) * (
-            1.0 - f["damping"]
+        vx, vy = (
+            (vx + (ax - vx) * alpha) * (1.0 - f["damping"]),
+            (vy + (ay - vy) * alpha) * (1.0 - f["damping"]),
         )
         speed = math.hypot(vx, vy)
         if speed > 0:
@@ -135,8 +136,9 @@ class TwoRoomEnv(ReverieEnv):
         for _ in range(SUBSTEPS):
             for axis in (0, 1):
                 moved = pos.copy()
-                moved[:, axis] = np.clip(pos[:, axis] + v[:, axis] / SUBSTEPS, RADIUS,
-                                         WORLD - RADIUS)
+                moved[:, axis] = np.clip(
+                    pos[:, axis] + v[:, axis] / SUBSTEPS, RADIUS, WORLD - RADIUS
+                )
                 hit = self._blocked(moved[:, 0], moved[:, 1])
                 v[:, axis] = np.where(hit, 0.0, v[:, axis])
                 pos = np.where(hit[:, None], pos, moved)

@@ -1,0 +1,162 @@
+"""``reverie demo``: the main job. Collect, train, plan, evaluate against baselines, report.
+
+    reverie demo                       # Two-Room, cpu preset: about 10 minutes on 2 cores
+    reverie demo --quick               # about a minute (CI): tiny data, tiny model, 3 episodes
+    reverie demo --env pusht --train-minutes 60
+
+Prints a summary table (success with Wilson interval for the world model, random and oracle
+baselines, planning ms, wall time per stage) and writes ``OUT/report.html`` and ``OUT/demo.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reverie.envs import resolve
+from reverie.io import atomic_write_json
+
+# Per-env demo recipe: (episodes, train steps) for the full run.
+RECIPES: dict[str, dict[str, int]] = {
+    "tworoom": {"episodes": 1000, "steps": 4000},
+    "pusht": {"episodes": 2000, "steps": 20000},
+    "reacher": {"episodes": 1000, "steps": 8000},
+    "tabletop": {"episodes": 1000, "steps": 8000},
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The end-to-end demo."""
+
+    env: str = "tworoom"
+    """Environment to run on."""
+    preset: str = "cpu"
+    """Model/training preset: tiny | cpu | gpu."""
+    out: Path = Path("runs/demo")
+    """Run directory (data in OUT/data, checkpoint and report in OUT)."""
+    quick: bool = False
+    """A ~1-minute variant for CI: few episodes, tiny preset, 3 evaluation episodes."""
+    episodes: int | None = None
+    """Collection episodes (default per env)."""
+    steps: int | None = None
+    """Training steps (default per env and preset)."""
+    eval_episodes: int | None = None
+    """Held-out evaluation episodes (default 50; 3 with --quick)."""
+    workers: int = 2
+    """Collection worker processes."""
+    seed: int = 0
+    """Seed for collection, training and evaluation."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", resolve(self.env))
+        object.__setattr__(self, "out", Path(self.out))
+        if self.preset not in ("tiny", "cpu", "gpu"):
+            raise ValueError(f"--preset must be tiny, cpu or gpu, got {self.preset!r}")
+        for name in ("episodes", "steps", "eval_episodes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+
+
+def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
+    from reverie.data.collect import CollectConfig, collect
+    from reverie.evaluate import EvalConfig, evaluate
+    from reverie.report import build_report
+    from reverie.train import TrainConfig, train
+
+    recipe = RECIPES[cfg.env]
+    preset = "tiny" if cfg.quick else cfg.preset
+    episodes = cfg.episodes or (60 if cfg.quick else recipe["episodes"])
+    steps = cfg.steps or (150 if cfg.quick else recipe["steps"])
+    n_eval = cfg.eval_episodes or (3 if cfg.quick else 50)
+    times: dict[str, float] = {}
+
+    # Step 1. data.
+    t0 = time.perf_counter()
+    data = collect(
+        CollectConfig(
+            env=cfg.env, episodes=episodes, out=cfg.out / "data", workers=cfg.workers, seed=cfg.seed
+        ),
+        progress=progress,
+    )
+    times["collect"] = time.perf_counter() - t0
+
+    # Step 2. the world model.
+    t0 = time.perf_counter()
+    run = train(
+        TrainConfig(data=data, out=cfg.out, preset=preset, steps=steps, seed=cfg.seed, resume=True)
+    )
+    times["train"] = time.perf_counter() - t0
+
+    # Step 3. closed-loop planning with the model, then the baselines in the same harness.
+    results = {}
+    for planner in ("cem", "random", "oracle"):
+        t0 = time.perf_counter()
+        ecfg = EvalConfig(
+            checkpoint=run,
+            env=cfg.env,
+            episodes=n_eval,
+            planner=planner,
+            seed=cfg.seed,
+            out=cfg.out / f"eval_{planner}.json",
+            videos=4 if planner == "cem" else 2,
+        )
+        results[planner] = evaluate(ecfg, progress=progress)
+        times[f"eval {planner}"] = time.perf_counter() - t0
+
+    # Step 4. the report.
+    t0 = time.perf_counter()
+    summary = {
+        "env": cfg.env,
+        "preset": preset,
+        "episodes_collected": episodes,
+        "train_steps": steps,
+        "stage_seconds": times,
+    }
+    atomic_write_json(cfg.out / "demo.json", summary)
+    report = build_report(cfg.out)
+    times["report"] = time.perf_counter() - t0
+    summary.update(
+        stage_seconds=times,
+        total_seconds=sum(times.values()),
+        report=str(report),
+        results={
+            k: {
+                key: v[key]
+                for key in ("success_rate", "ci95", "episodes", "plan_ms_median", "plan_ms_p90")
+            }
+            for k, v in results.items()
+        },
+    )
+    atomic_write_json(cfg.out / "demo.json", summary)
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"Reverie demo: {summary['env']} ({summary['preset']} preset, "
+        f"{summary['episodes_collected']} episodes, {summary['train_steps']} train steps)",
+        "",
+        f"{'planner':<22}{'success':>9}  {'95% CI':<16}{'plan ms (med/p90)':>20}",
+        "-" * 67,
+    ]
+    labels = {"cem": "world model + CEM", "random": "random actions", "oracle": "oracle (true sim)"}
+    for key, r in summary["results"].items():
+        ci = f"[{r['ci95'][0]:.0f}, {r['ci95'][1]:.0f}]"
+        ms = (
+            f"{r['plan_ms_median']:.0f} / {r['plan_ms_p90']:.0f}"
+            if r["plan_ms_median"] is not None
+            else "-"
+        )
+        lines.append(f"{labels.get(key, key):<22}{r['success_rate']:>8.1f}%  {ci:<16}{ms:>20}")
+    lines += [
+        "",
+        "wall time: "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items())
+        + f" (total {summary['total_seconds']:.0f}s)",
+        f"report: {summary['report']}",
+    ]
+    return "\n".join(lines)

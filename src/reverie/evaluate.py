@@ -1,0 +1,348 @@
+"""Closed-loop planning evaluation on held-out start/goal pairs, with random and oracle baselines.
+
+    reverie eval --checkpoint runs/tworoom --episodes 50 --planner cem --out runs/tworoom/eval.json
+    reverie eval --env tworoom --planner oracle --episodes 50     # baselines need no checkpoint
+
+Protocol (it cannot flatter the model):
+1. Pairs are held out: pair i uses env seed ``EVAL_SEED_BASE + 10_000·seed + j`` (collection seeds
+   are < 10⁹, see ``reverie.data.format``). The env resets from that seed (start state); the
+   scripted expert then acts for ``goal_steps`` (25) steps and the state it reaches is the goal,
+   rendered as the goal image, so every goal is reachable. A pair whose start already passes the
+   success test is counted in ``already_solved_replaced`` and replaced by the next seed.
+2. The planner acts through MPC in the real env from the start state for ``budget`` env steps;
+   success is the env's own test on the true physical state at any step within the budget.
+3. Baselines run in the same harness: ``random`` (uniform random action blocks) and ``oracle``
+   (the same CEM and summed cost shape, searching with the true simulator in true-state space).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from reverie.data.format import EVAL_SEED_BASE
+from reverie.envs import make, resolve
+from reverie.io import ReverieError, atomic_write_json
+
+EVAL_PLANNERS = ("cem", "mppi", "gradient", "random", "oracle")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Closed-loop evaluation settings (defaults: the public latent-planning protocol)."""
+
+    checkpoint: Path | None = None
+    """Run directory of a trained model (needed for cem, mppi and gradient)."""
+    env: str | None = None
+    """Environment; defaults to the checkpoint's. Required without a checkpoint."""
+    episodes: int = 50
+    """Held-out start/goal pairs."""
+    planner: str = "cem"
+    """cem | mppi | gradient (world model), random | oracle (baselines)."""
+    seed: int = 0
+    """Selects the held-out pair range and seeds the planner."""
+    out: Path | None = None
+    """Result JSON (default: CHECKPOINT/eval_<planner>.json, or runs/eval_<env>_<planner>.json)."""
+    budget: int = 50
+    """Env steps per episode."""
+    horizon: int = 5
+    """Planning horizon in model steps (action blocks)."""
+    frameskip: int | None = None
+    """Env steps per action block; defaults to the checkpoint's (5 without one)."""
+    samples: int = 300
+    """CEM/MPPI candidates per iteration."""
+    iterations: int = 30
+    """CEM/MPPI iterations per replan."""
+    elites: int = 30
+    """CEM elites."""
+    oracle_samples: int = 100
+    """Oracle CEM candidates (the true simulator is slower to query than the model)."""
+    oracle_iterations: int = 10
+    """Oracle CEM iterations."""
+    cost: str = "sum"
+    """Goal cost over the horizon: sum (default) or final."""
+    goal_steps: int = 25
+    """Expert steps from the start that define the goal."""
+    history: int = 1
+    """Frames of context handed to the model (1 = the current frame only)."""
+    videos: int = 4
+    """Episodes whose frames are saved as GIFs beside the JSON (0 = none)."""
+    factors: str = ""
+    """Factor overrides for the env, e.g. 'mass=2.0,friction=0.3' (the sim-to-real shifts)."""
+
+    def __post_init__(self) -> None:
+        if self.planner not in EVAL_PLANNERS:
+            raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(EVAL_PLANNERS)}")
+        if self.checkpoint is None and self.planner not in ("random", "oracle"):
+            raise ValueError(f"--planner {self.planner} needs --checkpoint")
+        if self.checkpoint is None and self.env is None:
+            raise ValueError("--env is required without --checkpoint")
+        if self.env is not None:
+            object.__setattr__(self, "env", resolve(self.env))
+        for name in (
+            "episodes",
+            "budget",
+            "horizon",
+            "samples",
+            "iterations",
+            "elites",
+            "goal_steps",
+            "history",
+            "oracle_samples",
+            "oracle_iterations",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.elites > self.samples:
+            raise ValueError(f"--elites {self.elites} > --samples {self.samples}")
+        if self.cost not in ("sum", "final"):
+            raise ValueError(f"--cost must be sum or final, got {self.cost!r}")
+        if self.frameskip is not None and self.frameskip < 1:
+            raise ValueError("--frameskip must be >= 1")
+        parse_factors(self.factors)
+
+
+def parse_factors(text: str) -> dict[str, float]:
+    """'a=1,b=2' -> {'a': 1.0, 'b': 2.0} (names and ranges are checked by the env)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"bad factor setting {item!r}: expected name=value")
+    return out
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (in %)."""
+    if n == 0:
+        return (0.0, 100.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(100 * max(0.0, centre - half), 2), round(100 * min(1.0, centre + half), 2))
+
+
+def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[list[dict], int]:
+    """Held-out (start, goal) pairs; returns them and how many already-solved ones were replaced."""
+    pairs, replaced, j = [], 0, 0
+    while len(pairs) < episodes:
+        pair_seed = EVAL_SEED_BASE + 10_000 * seed + j
+        j += 1
+        _, info = env.reset(seed=pair_seed)
+        start = info["state"]
+        rng = np.random.default_rng(pair_seed)
+        for _ in range(goal_steps):
+            env.step(env.expert_action(rng))
+        goal = env.get_state()
+        if env.is_success(start, goal):
+            replaced += 1
+            if replaced > 10 * episodes + 100:
+                raise ReverieError(
+                    f"{replaced} of {j} start/goal pairs were already solved: the goal steps "
+                    f"({goal_steps}) are too few to move the {env.short_name} world"
+                )
+            continue
+        pairs.append(
+            {"seed": pair_seed, "start": start, "goal": goal, "factors": dict(env.factors)}
+        )
+    return pairs, replaced
+
+
+def save_gif(path: Path, frames: list[np.ndarray], goal: np.ndarray, scale: int = 3) -> None:
+    """Agent frames beside the goal image, upscaled, as an animated GIF (atomic)."""
+    from PIL import Image
+
+    from reverie.io import atomic_path
+
+    images = []
+    for f in frames:
+        pair = np.concatenate([f, np.full((f.shape[0], 2, 3), 255, np.uint8), goal], axis=1)
+        img = Image.fromarray(pair)
+        images.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=80, loop=0
+        )
+
+
+class _BlindObjective:
+    batch_size = 1
+
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("the random baseline does not score actions")
+
+
+def _blind_objective(ctx: Any) -> _BlindObjective:
+    return _BlindObjective()
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Run the protocol in the module docstring; writes and returns the result JSON."""
+    from reverie.planning import (
+        CEM,
+        CEMConfig,
+        LatentGoalFactory,
+        MPCConfig,
+        OracleFactory,
+        make_planner,
+        run_episode,
+    )
+
+    t_start = time.perf_counter()
+    # Step 1. the model (if any) and the environment it was trained on.
+    model, meta = None, {}
+    if cfg.checkpoint is not None:
+        from reverie.checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(cfg.checkpoint)
+        model.eval()
+        trained_on = meta.get("env")
+        if cfg.env is not None and trained_on is not None and cfg.env != trained_on:
+            raise ReverieError(
+                f"checkpoint {cfg.checkpoint} was trained on {trained_on!r}, not {cfg.env!r}"
+            )
+    env_name = cfg.env or meta.get("env")
+    if env_name is None:
+        raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
+    size = model.image_size if model is not None else 64
+    frameskip = cfg.frameskip or (model.frameskip if model is not None else 5)
+    if model is not None and frameskip != model.frameskip:
+        raise ReverieError(f"--frameskip {frameskip} differs from the model's {model.frameskip}")
+    factors = parse_factors(cfg.factors)
+    env = make(env_name, size=size, factors=factors)
+    twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
+    action_dim = int(np.prod(env.action_space.shape)) * frameskip
+    low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
+
+    # Step 2. the held-out pairs.
+    pairs, replaced = make_pairs(env, cfg.episodes, cfg.seed, cfg.goal_steps)
+
+    # Step 3. planner and objective factory.
+    if cfg.planner == "oracle":
+        planner = CEM(
+            CEMConfig(
+                samples=cfg.oracle_samples,
+                iterations=cfg.oracle_iterations,
+                elites=min(cfg.elites, cfg.oracle_samples),
+                horizon=cfg.horizon,
+                seed=cfg.seed,
+                action_low=low,
+                action_high=high,
+            ),
+            action_dim,
+        )
+        factory = OracleFactory(twin, frameskip, reduce=cfg.cost)
+    elif cfg.planner == "cem":
+        planner = CEM(
+            CEMConfig(
+                samples=cfg.samples,
+                iterations=cfg.iterations,
+                elites=cfg.elites,
+                horizon=cfg.horizon,
+                seed=cfg.seed,
+                action_low=low,
+                action_high=high,
+            ),
+            action_dim,
+        )
+        factory = LatentGoalFactory(model, reduce=cfg.cost)
+    elif cfg.planner == "random":
+        planner = make_planner(
+            "random",
+            action_dim,
+            horizon=cfg.horizon,
+            seed=cfg.seed,
+            action_low=low,
+            action_high=high,
+        )
+        factory = _blind_objective  # the random baseline never looks at a cost
+    else:
+        planner = make_planner(
+            cfg.planner,
+            action_dim,
+            horizon=cfg.horizon,
+            seed=cfg.seed,
+            action_low=low,
+            action_high=high,
+        )
+        factory = LatentGoalFactory(
+            model, reduce=cfg.cost, differentiable=cfg.planner == "gradient"
+        )
+    if model is not None and planner.action_dim != model.action_dim:
+        raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
+
+    # Step 4. closed-loop episodes.
+    out = cfg.out or (
+        Path(cfg.checkpoint) / f"eval_{cfg.planner}.json"
+        if cfg.checkpoint
+        else Path("runs") / f"eval_{env_name}_{cfg.planner}.json"
+    )
+    video_dir = out.parent / f"{out.stem}_videos"
+    records, plan_ms = [], []
+    bar = tqdm(pairs, desc=f"eval {env_name} {cfg.planner}", unit="ep", disable=not progress)
+    successes = 0
+    for i, pair in enumerate(bar):
+        env.reset(seed=pair["seed"], options={"state": pair["start"], "goal": pair["goal"]})
+        goal_frame = env.render_state(pair["goal"])
+        if hasattr(planner, "reseed"):
+            planner.reseed(cfg.seed * 100_003 + i)
+        mpc = MPCConfig(
+            budget=cfg.budget,
+            frameskip=frameskip,
+            history=cfg.history,
+            record_frames=i < cfg.videos,
+        )
+        with torch.inference_mode(cfg.planner != "gradient"):
+            result = run_episode(env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame)
+        successes += result.success
+        plan_ms += result.plan_ms
+        record = {"episode": i, "seed": pair["seed"], **result.to_json()}
+        if result.frames is not None:
+            video_dir.mkdir(parents=True, exist_ok=True)
+            gif = video_dir / f"ep_{i:03d}.gif"
+            save_gif(gif, result.frames, goal_frame)
+            record["video"] = str(gif.relative_to(out.parent))
+        records.append(record)
+        bar.set_postfix(success=f"{successes}/{i + 1}")
+    bar.close()
+    for e in (env, twin):
+        if hasattr(e, "close"):
+            e.close()
+
+    # Step 5. the result JSON.
+    n = len(records)
+    result = {
+        "env": env_name,
+        "planner": cfg.planner,
+        "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
+        "checkpoint_step": meta.get("step"),
+        "success_rate": round(100.0 * successes / n, 2),
+        "successes": successes,
+        "ci95": wilson(successes, n),
+        "episodes": n,
+        "already_solved_replaced": replaced,
+        "plan_ms_median": round(float(np.median(plan_ms)), 2) if plan_ms else None,
+        "plan_ms_p90": round(float(np.percentile(plan_ms, 90)), 2) if plan_ms else None,
+        "env_steps": int(sum(r["steps"] for r in records)),
+        "frameskip": frameskip,
+        "factors": factors,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
+        "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],
+        "wall_seconds": round(time.perf_counter() - t_start, 2),
+        "records": records,
+    }
+    atomic_write_json(out, result)
+    result["out"] = str(out)
+    return result

@@ -1,0 +1,96 @@
+"""The evaluation protocol: held-out pairs, Wilson intervals, baselines that bracket a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reverie.data.format import EVAL_SEED_BASE, MAX_COLLECT_SEED, SEED_STRIDE
+from reverie.envs import make
+from reverie.evaluate import EvalConfig, evaluate, make_pairs, parse_factors, wilson
+from reverie.io import ReverieError
+
+
+def test_wilson_interval_known_values() -> None:
+    assert wilson(0, 50)[0] == 0.0 and wilson(0, 50)[1] == pytest.approx(7.13, abs=0.015)
+    assert wilson(50, 50)[0] == pytest.approx(92.87, abs=0.015) and wilson(50, 50)[1] == 100.0
+    lo, hi = wilson(25, 50)
+    assert lo < 50 < hi and abs((50 - lo) - (hi - 50)) < 1e-6
+
+
+def test_pairs_are_held_out_reachable_and_not_already_solved() -> None:
+    env = make("tworoom")
+    pairs, replaced = make_pairs(env, 20, seed=0, goal_steps=25)
+    max_train_seed = MAX_COLLECT_SEED * SEED_STRIDE + SEED_STRIDE
+    assert all(p["seed"] >= EVAL_SEED_BASE > max_train_seed for p in pairs)
+    assert all(not env.is_success(p["start"], p["goal"]) for p in pairs)
+    assert replaced >= 0 and len({p["seed"] for p in pairs}) == 20
+    # The goal is where the expert gets in 25 steps: replaying it lands on the goal exactly.
+    p = pairs[0]
+    env.reset(seed=p["seed"])
+    rng = np.random.default_rng(p["seed"])
+    for _ in range(25):
+        env.step(env.expert_action(rng))
+    np.testing.assert_array_equal(env.get_state(), p["goal"])
+
+
+def test_already_solved_pairs_are_replaced_and_counted() -> None:
+    env = make("tworoom")
+    pairs, replaced = make_pairs(env, 10, seed=0, goal_steps=2)  # 2 steps: often within 16
+    assert replaced > 0 and len(pairs) == 10
+    # One step moves at most 8*sqrt(2) < 16 units: every pair is solved, so it must give up loudly.
+    with pytest.raises(ReverieError, match="already solved"):
+        make_pairs(env, 2, seed=0, goal_steps=1)
+
+
+def test_random_far_below_oracle(tmp_path: Path) -> None:
+    common = dict(env="tworoom", episodes=8, seed=1, videos=1)
+    rnd = evaluate(
+        EvalConfig(planner="random", out=tmp_path / "eval_random.json", **common), progress=False
+    )
+    ora = evaluate(
+        EvalConfig(planner="oracle", out=tmp_path / "eval_oracle.json", **common), progress=False
+    )
+    assert ora["success_rate"] >= 87.5 and rnd["success_rate"] <= 37.5
+    assert ora["success_rate"] - rnd["success_rate"] >= 50
+    saved = json.loads((tmp_path / "eval_oracle.json").read_text())
+    for key in (
+        "success_rate",
+        "ci95",
+        "episodes",
+        "already_solved_replaced",
+        "plan_ms_median",
+        "plan_ms_p90",
+        "env_steps",
+        "planner_config",
+        "records",
+    ):
+        assert key in saved
+    assert len(saved["records"]) == 8 and (tmp_path / saved["records"][0]["video"]).is_file()
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"planner": "telepathy", "env": "tworoom"}, "unknown planner"),
+        ({"planner": "cem", "env": "tworoom"}, "needs --checkpoint"),
+        ({"planner": "random"}, "--env is required"),
+        ({"planner": "random", "env": "tworoom", "factors": "mass"}, "expected name=value"),
+    ],
+)
+def test_bad_eval_options(kw: dict, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        EvalConfig(**kw)
+
+
+def test_missing_checkpoint_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(ReverieError, match="not found"):
+        evaluate(EvalConfig(checkpoint=tmp_path / "nope", env="tworoom"), progress=False)
+
+
+def test_parse_factors() -> None:
+    assert parse_factors("mass=2, friction=0.3") == {"mass": 2.0, "friction": 0.3}
+    assert parse_factors("") == {}
