@@ -15,7 +15,7 @@ reproduces a recorded trajectory bit for bit. Frames are drawn with numpy by sig
 (anti-aliased edges carry sub-pixel pose), the goal is never drawn (goals are images).
 
 Success: pusher and T both within 20 units of the goal's positions and the T's angle within 20°.
-``goal_distance`` = T position error (units) + T angle error (degrees), 0 at the goal.
+``goal_distance`` = T + pusher position errors (units) + T angle error (degrees), 0 at goal.
 
     from reverie.envs import make
     env = make("pusht"); obs, info = env.reset(seed=0); obs, r, done, _, info = env.step([1, 0])
@@ -132,7 +132,7 @@ class PushTEnv(ReverieEnv):
 
     Success: the pusher and the T's centre of mass are each within 20 units of the goal's, and
     the T's angle is within 20° of the goal's (angles wrapped). ``goal_distance`` is the T's
-    position error in units plus its angle error in degrees (the pusher does not enter it).
+    position error plus the pusher's position error (units) plus the T's angle error (degrees).
     Gravity is not modelled (a level table seen from above); the table acts on the T through
     Coulomb friction (``friction``) and viscous damping (``damping``).
     """
@@ -307,8 +307,10 @@ class PushTEnv(ReverieEnv):
 
     # ---------------------------------------------------------------------------- goal tests
     def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        # The success test also needs the pusher at its goal, so the progress measure counts it.
         pos = math.hypot(state[4] - goal[4], state[5] - goal[5])
-        return pos + ANGLE_WEIGHT * abs(float(wrap_angle(state[6] - goal[6])))
+        agent = math.hypot(state[0] - goal[0], state[1] - goal[1])
+        return pos + agent + ANGLE_WEIGHT * abs(float(wrap_angle(state[6] - goal[6])))
 
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         return bool(
