@@ -62,10 +62,10 @@ class EvalConfig:
     """CEM/MPPI iterations per replan."""
     elites: int = 30
     """CEM elites."""
-    oracle_samples: int = 100
-    """Oracle CEM candidates (the true simulator is slower to query than the model)."""
-    oracle_iterations: int = 10
-    """Oracle CEM iterations."""
+    oracle_samples: int | None = None
+    """Oracle CEM candidates (None: --samples). Lower it for envs without vectorised physics."""
+    oracle_iterations: int | None = None
+    """Oracle CEM iterations (None: --iterations)."""
     cost: str = "sum"
     """Goal cost over the horizon: sum (default) or final."""
     goal_steps: int = 25
@@ -86,6 +86,9 @@ class EvalConfig:
             raise ValueError("--env is required without --checkpoint")
         if self.env is not None:
             object.__setattr__(self, "env", resolve(self.env))
+        for name in ("checkpoint", "out"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         for name in (
             "episodes",
             "budget",
@@ -98,7 +101,8 @@ class EvalConfig:
             "oracle_samples",
             "oracle_iterations",
         ):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if self.elites > self.samples:
             raise ValueError(f"--elites {self.elites} > --samples {self.samples}")
@@ -230,11 +234,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     # Step 3. planner and objective factory.
     if cfg.planner == "oracle":
+        samples = cfg.oracle_samples or cfg.samples
         planner = CEM(
             CEMConfig(
-                samples=cfg.oracle_samples,
-                iterations=cfg.oracle_iterations,
-                elites=min(cfg.elites, cfg.oracle_samples),
+                samples=samples,
+                iterations=cfg.oracle_iterations or cfg.iterations,
+                elites=min(cfg.elites, samples),
                 horizon=cfg.horizon,
                 seed=cfg.seed,
                 action_low=low,

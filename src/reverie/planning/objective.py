@@ -175,6 +175,16 @@ class StateGoalObjective:
         )
         raw = np.clip(raw.numpy(), self._low, self._high)  # what env.step would execute
         env, goal = self.env, self.goal_state
+        if hasattr(env, "batch_step_world") and hasattr(env, "batch_goal_distance"):
+            # Vectorised physics (Two-Room): all N candidates advance together, exactly as the
+            # env's own step would move each of them.
+            states = np.repeat(self.start_state[None], N, axis=0)  # (N, S)
+            batch_costs = np.empty((N, H))
+            for h in range(H):
+                for f in range(self.frameskip):
+                    states = env.batch_step_world(states, raw[:, h, f])
+                batch_costs[:, h] = env.batch_goal_distance(states, goal)
+            return reduce_horizon(torch.from_numpy(batch_costs), self.reduce)[None].float()
         saved = env.get_state()
         step_costs = np.empty((N, H))
         try:
