@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Debian packages: EGL for headless MuJoCo rendering.
-DEB_PACKAGES := libegl1 libgl1
+# Debian packages: EGL for headless MuJoCo rendering, Chromium for the viewer browser tests.
+DEB_PACKAGES := libegl1 libgl1 chromium
 
 .PHONY: setup sysdeps demo demo-quick test test-slow lint bench clean
 

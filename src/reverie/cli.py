@@ -92,6 +92,36 @@ def cmd_train(argv: list[str]) -> None:
     print(f"checkpoint: {train(cfg)}")
 
 
+def cmd_train_decoder(argv: list[str]) -> None:
+    from reverie.models.decoder import DecoderTrainConfig, train_decoder
+
+    cfg = parse_config(DecoderTrainConfig, argv, "reverie train-decoder")
+    print(json.dumps(train_decoder(cfg), indent=2))
+
+
+def cmd_play(argv: list[str]) -> None:
+    from reverie.viewer.server import PlayConfig, serve
+
+    serve(parse_config(PlayConfig, argv, "reverie play"))
+
+
+def cmd_physics(argv: list[str]) -> None:
+    actions = ("generate", "eval")
+    if not argv or argv[0] not in actions:
+        raise ValueError(f"usage: reverie physics {{{'|'.join(actions)}}} [options]")
+    if argv[0] == "generate":
+        from reverie.physics.clips import GenerateConfig, generate_clips
+
+        cfg = parse_config(GenerateConfig, argv[1:], "reverie physics generate")
+        print(f"clips: {generate_clips(cfg)}")
+        return
+    from reverie.physics.surprise import ScoreConfig, score_clips
+
+    result = score_clips(parse_config(ScoreConfig, argv[1:], "reverie physics eval"))
+    keys = ("pairwise_accuracy", "by_category", "relative_error", "absolute_error", "out")
+    print(json.dumps({k: result.get(k) for k in keys}, indent=2))
+
+
 def cmd_eval(argv: list[str]) -> None:
     from reverie.evaluate import EvalConfig, evaluate
 
@@ -134,7 +164,10 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "collect": (cmd_collect, "collect episodes into an HDF5 dataset (parallel, resumable)"),
     "data": (cmd_data, "dataset tools: `reverie data inspect DIR`"),
     "train": (cmd_train, "train a JEPA world model on a dataset (resumable, DDP under torchrun)"),
+    "train-decoder": (cmd_train_decoder, "train a pixel decoder on frozen embeddings (viewing)"),
+    "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),
     "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
+    "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|eval`"),
     "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
     "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }
@@ -142,7 +175,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
 
 def usage() -> str:
     lines = ["usage: reverie COMMAND [options]   (reverie COMMAND --help for its options)", ""]
-    lines += [f"  {name:<10} {doc}" for name, (_, doc) in COMMANDS.items()]
+    lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -60,6 +60,8 @@ def _converter(tp: Any) -> tuple[Any, list[Any] | None, bool]:
         origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Literal:
         return type(args[0]), list(args), optional
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return ("tuple", args[0]), None, optional
     if tp in (int, float, str):
         return tp, None, optional
     if tp is Path:
@@ -75,8 +77,10 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
         if not f.init:
             continue
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else None
-        help_ = f"{docs.get(f.name, '')} (default: {default})"
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else f.default
+        note = "(required)" if required else f"(default: {default})"
+        help_ = f"{docs.get(f.name, '')} {note}"
         tp = hints[f.name]
         if tp is bool:
             parser.add_argument(
@@ -88,6 +92,18 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
             )
             continue
         conv, choices, optional = _converter(tp)
+        if isinstance(conv, tuple):  # tuple[X, ...]: one or more values
+            parser.add_argument(
+                flag,
+                type=conv[1],
+                nargs="+",
+                default=default,
+                help=help_,
+                dest=f.name,
+                metavar=f.name.upper(),
+                required=required,
+            )
+            continue
 
         def parse(text: str, conv: Any = conv, optional: bool = optional) -> Any:
             if optional and text.lower() == "none":
@@ -103,6 +119,7 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
             help=help_,
             dest=f.name,
             metavar=f.name.upper(),
+            required=required,
         )
     return parser
 

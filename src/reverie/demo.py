@@ -18,6 +18,8 @@ from typing import Any
 from reverie.envs import resolve
 from reverie.io import atomic_write_json
 
+FRAMESKIP = 5  # env steps per model step (the public protocol's action block)
+
 # Per-env demo recipe: (episodes, train steps) for the full run.
 RECIPES: dict[str, dict[str, int]] = {
     "tworoom": {"episodes": 1000, "steps": 4000},
@@ -87,7 +89,16 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     # Step 2. the world model.
     t0 = time.perf_counter()
     run = train(
-        TrainConfig(data=data, out=cfg.out, preset=preset, steps=steps, seed=cfg.seed, resume=True)
+        TrainConfig(
+            data=data,
+            out=cfg.out,
+            preset=preset,
+            steps=steps,
+            seed=cfg.seed,
+            resume=True,
+            frameskip=FRAMESKIP,
+            progress=progress,
+        )
     )
     times["train"] = time.perf_counter() - t0
 

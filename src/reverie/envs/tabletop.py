@@ -23,6 +23,10 @@ Editing the scene (the physics suite builds impossible clips this way):
   its linear velocity. All three call ``mj_forward``.
 - ``set_object_rgba(i, rgba)`` and ``set_object_size(i, scale)`` edit the model (colour; collision
   and drawn size). They last until the next ``reset()`` and survive ``set_factors``.
+- ``set_occluder(xy)`` stands a thin screen (0.24 m wide, 0.36 m tall, facing the camera, no
+  collisions) on the table at ``xy``; ``set_occluder(None)`` removes it. It is a mocap body, so it
+  is not part of the state vector; ``reset()`` removes it. The physics suite slides it across
+  objects to hide them (object permanence); with no screen placed, frames are as without it.
 - Gravity is the ``gravity`` factor, a signed multiple of 9.81 m/s² downward: ``set_factors(
   {"gravity": -1.0})`` mid-episode flips it (objects fall up). Randomisation (``randomize=physics``)
   only draws it from [0.5, 1.5]; negative values come only from explicit requests.
@@ -48,6 +52,8 @@ GOAL_HALF = 0.25  # m, goals (and starts) keep objects this close to the centre:
 SUCCESS_TOL = 0.04  # m, per object, 3-D distance
 RANDOM_GRAVITY = (0.5, 1.5)  # what physics randomisation draws; flips come from set_factors
 HIDDEN_AT = np.array([10.0, 10.0])  # m, where hide_object parks things (off camera, on the floor)
+OCCLUDER_HALF = (0.12, 0.01, 0.18)  # m, half-extents of the occluding screen (0.24 wide, 0.36 tall)
+OCCLUDER_PARKED = np.array([-10.0, 10.0, -1.0])  # m, where the screen waits: off camera
 
 # name, MJCF geom type, size (half-extent or radius), mass (kg), default hue
 OBJECTS = (
@@ -159,6 +165,10 @@ class TabletopEnv(MujocoEnv):
             conaffinity="2" rgba="0.15 0.15 0.15 1"/>
     </body>
     {objects}
+    <body name="occluder" mocap="true" pos="{" ".join(map(str, OCCLUDER_PARKED))}">
+      <geom name="occluder" type="box" size="{" ".join(map(str, OCCLUDER_HALF))}" contype="0"
+            conaffinity="0" rgba="0.82 0.82 0.78 1"/>
+    </body>
   </worldbody>
   <actuator>
     <!-- force = kv (gain·ctrl - v): the pusher tracks gain·ctrl m/s; _apply_factors sets gain -->
@@ -175,6 +185,7 @@ class TabletopEnv(MujocoEnv):
         self._qadr = [int(m.jnt_qposadr[self._joint_id(n)]) for n in self.object_names]
         self._vadr = [int(m.jnt_dofadr[self._joint_id(n)]) for n in self.object_names]
         self._table = self._geom_id("table_top")
+        self._occluder = int(m.body_mocapid[self._body_id("occluder")])
         assert m.nq == 2 + 7 * self.n_objects and m.nv == 2 + 6 * self.n_objects
         self._clear_edits()
 
@@ -296,7 +307,21 @@ class TabletopEnv(MujocoEnv):
             state[a + 3 : a + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         return state
 
+    def set_occluder(self, xy: np.ndarray | None) -> None:
+        """Stand the occluding screen on the table centred at ``xy`` (m), or remove it (None)."""
+        pos = OCCLUDER_PARKED
+        if xy is not None:
+            pos = np.array([*np.asarray(xy, np.float64).reshape(2), TABLE_TOP + OCCLUDER_HALF[2]])
+        self.data.mocap_pos[self._occluder] = pos
+        self.set_state(self.get_state())  # mj_forward: the next render shows it
+
+    def occluder_position(self) -> np.ndarray | None:
+        """Centre ``xy`` of the screen, or None when it is not placed."""
+        pos = self.data.mocap_pos[self._occluder]
+        return None if pos[2] < 0 else pos[:2].copy()
+
     def _reset_world(self, rng: np.random.Generator) -> None:
+        self.set_occluder(None)
         if np.any(self._size_scale != 1.0) or self._rgba_override:
             self._clear_edits()
             self._apply_factors()

@@ -1,0 +1,141 @@
+"""Sim-to-real gap on Two-Room: source vs randomized training, before/after 20-episode adaptation.
+
+    .venv/bin/python benchmarks/bench_simreal.py                        # full: 1000 eps, cpu preset
+    .venv/bin/python benchmarks/bench_simreal.py --episodes 200 --steps 300 --eval-episodes 20 \
+        --samples 100 --iterations 10 --out runs/bench_simreal_small     # a quick check
+
+Steps: (1) collect Two-Room data at the default factors and train the *source* model (or take
+``--checkpoint``); (2) collect with ``--randomize physics`` and train the *randomized* model;
+(3) for each model, closed-loop success on the source settings and under the shift
+(``physics-hard`` by default; the oracle CEM on the true shifted simulator gives the attainable
+rate); (4) adapt each model with ``--adapt-episodes`` episodes under the shift (predictor only)
+and evaluate again.
+"Recovered" = SR after adaptation / SR of the source model on the source settings (target ≥ 80%).
+Prints a Markdown table and writes OUT/bench_simreal.json. Run it alone on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from reverie.checkpoint import has_checkpoint
+from reverie.data.collect import CollectConfig, collect
+from reverie.evaluate import EvalConfig, evaluate
+from reverie.io import atomic_write_json
+from reverie.simreal.adapt import AdaptConfig, adapt
+from reverie.simreal.shifts import _latency_in_evaluate, parse_shift
+from reverie.train import TrainConfig, train
+
+
+def _model(args: argparse.Namespace, name: str, randomize: str) -> Path:
+    data, run = args.out / f"data_{name}", args.out / f"model_{name}"
+    if has_checkpoint(run):
+        return run  # reuse a finished run (delete it to retrain)
+    collect(
+        CollectConfig(
+            env="tworoom", episodes=args.episodes, out=data, randomize=randomize, workers=1
+        ),
+        progress=False,
+    )
+    cfg = TrainConfig(
+        data=data, out=run, preset=args.preset, steps=args.steps, tensorboard=False, progress=False
+    )
+    return train(cfg)
+
+
+def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str) -> dict[str, Any]:
+    s = parse_shift("tworoom", shift) if shift else None
+    cfg = EvalConfig(
+        checkpoint=ckpt,
+        env="tworoom",
+        planner="cem" if ckpt else "oracle",
+        episodes=args.eval_episodes,
+        samples=args.samples,
+        iterations=args.iterations,
+        elites=min(30, args.samples // 4),
+        videos=0,
+        out=args.out / f"eval_{tag}.json",
+        factors=s.factor_string() if s else "",
+    )
+    with _latency_in_evaluate(s.latency if s else 0):
+        r = evaluate(cfg, progress=False)
+    return {k: r[k] for k in ("success_rate", "successes", "episodes", "ci95")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", type=Path, default=None, help="source model (skip training)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench_simreal"))
+    p.add_argument("--episodes", type=int, default=1000, help="training episodes per model")
+    p.add_argument("--steps", type=int, default=None, help="training steps (preset default)")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--shift", default="physics-hard")
+    p.add_argument("--eval-episodes", type=int, default=50)
+    p.add_argument("--samples", type=int, default=300)
+    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--adapt-episodes", type=int, default=20)
+    p.add_argument("--adapt-steps", type=int, default=300)
+    p.add_argument("--skip-randomized", action="store_true")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    rows: dict[str, Any] = {"oracle": {"source": _sr(args, None, None, "oracle_source")}}
+    rows["oracle"]["shift"] = _sr(args, None, args.shift, "oracle_shift")
+    print(f"oracle: {json.dumps(rows['oracle'])}", flush=True)
+    # Each model is evaluated as soon as it exists, so an interrupted run still reports rows.
+    for name, randomize in (("source", "none"), ("randomized", "physics")):
+        if name == "randomized" and args.skip_randomized:
+            continue
+        if name == "source" and args.checkpoint is not None:
+            ckpt = args.checkpoint
+        else:
+            ckpt = _model(args, name, randomize)
+        print(f"{name} model ready at {time.perf_counter() - t0:.0f}s", flush=True)
+        row = {"source": _sr(args, ckpt, None, f"{name}_source")}
+        row["shift"] = _sr(args, ckpt, args.shift, f"{name}_shift")
+        adapted = adapt(
+            AdaptConfig(
+                checkpoint=ckpt,
+                out=args.out / f"adapt_{name}_{args.adapt_episodes}",
+                shift=args.shift,
+                episodes=args.adapt_episodes,
+                steps=args.adapt_steps,
+                progress=False,
+            )
+        )
+        row["adapted"] = _sr(args, adapted, args.shift, f"{name}_adapted")
+        rows[name] = row
+        print(f"{name}: {json.dumps(row)}", flush=True)
+
+    base = rows["source"]["source"]["success_rate"]
+    print(
+        f"\nTwo-Room, shift {args.shift}, {args.eval_episodes} held-out pairs per cell, CEM "
+        f"{args.samples}x{args.iterations}; adaptation: {args.adapt_episodes} episodes, "
+        f"{args.adapt_steps} predictor steps\n"
+    )
+    print("| model | SR source | SR shift | ΔSR | SR after adapt | recovered vs source SR |")
+    print("|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        src, sh = row["source"]["success_rate"], row["shift"]["success_rate"]
+        ad = row.get("adapted", {}).get("success_rate")
+        rec = f"{100 * ad / base:.0f}%" if ad is not None and base else "-"
+        print(
+            f"| {name} | {src:g}% {row['source']['ci95']} | {sh:g}% {row['shift']['ci95']} | "
+            f"{sh - src:+g} | {'-' if ad is None else f'{ad:g}%'} | {rec} |"
+        )
+    result = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "rows": rows,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    atomic_write_json(args.out / "bench_simreal.json", result)
+    print(f"\nwall {result['wall_seconds']}s; JSON: {args.out / 'bench_simreal.json'}")
+
+
+if __name__ == "__main__":
+    main()

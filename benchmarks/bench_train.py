@@ -1,0 +1,174 @@
+"""Training throughput and planning-rollout cost of a world-model preset; prints a Markdown table.
+
+    .venv/bin/python benchmarks/bench_train.py                   # cpu preset, 64x64, 2 threads
+    .venv/bin/python benchmarks/bench_train.py --preset gpu --device cuda --image-size 128
+
+Training frames/s counts frames through the encoder per second in the real training step (loss
+module, backward, AdamW update) on a synthetic batch of the preset's shape; each precision /
+memory-format variant is timed ``--repeats`` times after a warmup and the median is reported.
+The rollout row is one batched ``WorldModel.rollout`` as a planner calls it (B candidates, H steps,
+eval mode, no grad). Run it alone: any concurrent job distorts CPU timings badly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from contextlib import nullcontext
+
+import torch
+
+from reverie.models.sigreg import build_regularizer
+from reverie.models.world_model import WorldModel
+from reverie.train import PRESETS, JEPALoss, TrainConfig, bf16_native
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_fps(
+    cfg: TrainConfig,
+    image_size: int,
+    device: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    steps: int,
+    repeats: int,
+) -> float:
+    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps."""
+    torch.manual_seed(0)
+    model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=image_size)).to(
+        device
+    )
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = JEPALoss(
+        model,
+        build_regularizer("sigreg", cfg.sigreg_directions),
+        cfg.lam,
+        cfg.rollout_weight,
+        cfg.horizon,
+    ).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    B, T = cfg.batch_size, cfg.history + cfg.horizon
+    obs = torch.randint(0, 256, (B, T, 3, image_size, image_size), dtype=torch.uint8)
+    actions = torch.rand(B, T - 1, model.action_dim) * 2 - 1
+    obs, actions = obs.to(device), actions.to(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+    def step(i: int) -> None:
+        with autocast:
+            loss = loss_fn(obs, actions, i)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for i in range(3):  # warmup: allocator, oneDNN primitive caches
+        step(i)
+    rates = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            step(i)
+        _sync(device)
+        rates.append(B * T * steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+@torch.no_grad()
+def rollout_ms(
+    cfg: TrainConfig,
+    image_size: int,
+    device: torch.device,
+    candidates: int,
+    horizon: int,
+    bf16: bool,
+    repeats: int = 20,
+) -> float:
+    torch.manual_seed(0)
+    model = (
+        WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=image_size))
+        .to(device)
+        .eval()
+    )
+    z = torch.randn(candidates, model.history, model.embed_dim, device=device)
+    actions = torch.rand(candidates, horizon, model.action_dim, device=device) * 2 - 1
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    times = []
+    for i in range(repeats + 3):
+        _sync(device)
+        t0 = time.perf_counter()
+        with autocast:
+            model.rollout(z, actions)
+        _sync(device)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
+    parser.add_argument("--horizon", type=int, default=5, help="rollout length")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cfg = TrainConfig(data=".", out=".", preset=args.preset, batch_size=args.batch_size).resolved()
+    model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=args.image_size))
+    n_enc = sum(p.numel() for p in model.encoder.parameters())
+    n_pred = sum(p.numel() for p in model.predictor.parameters())
+    T = cfg.history + cfg.horizon
+    native = bf16_native(device)
+
+    print(
+        f"preset {args.preset}: {args.image_size}x{args.image_size}, batch {cfg.batch_size} "
+        f"windows x {T} frames, device {device}, torch threads {torch.get_num_threads()}, "
+        f"native bf16: {native}"
+    )
+    print(
+        f"params: encoder {n_enc / 1e6:.2f}M, predictor {n_pred / 1e6:.2f}M, "
+        f"total {(n_enc + n_pred) / 1e6:.2f}M"
+    )
+    print()
+    print("| measurement | variant | value |")
+    print("|---|---|---|")
+    variants = [("fp32", False, False), ("bf16 autocast", True, False)]
+    if model.config.encoder.kind == "cnn":
+        variants = [
+            ("fp32", False, False),
+            ("fp32 + channels_last", False, True),
+            ("bf16 + channels_last", True, True),
+        ]
+    for name, bf16, cl in variants:
+        fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats)
+        print(f"| training frames/s (median of {args.repeats}) | {name} | {fps:,.0f} |", flush=True)
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        ms = rollout_ms(cfg, args.image_size, device, args.candidates, args.horizon, bf16)
+        print(f"| rollout B={args.candidates}, H={args.horizon} | {name} | {ms:.2f} ms |")
+    # Encoding one frame (the MPC loop encodes the current observation every replan).
+    model.eval()
+    frame = torch.randint(0, 256, (1, 3, args.image_size, args.image_size), dtype=torch.uint8)
+    with torch.no_grad():
+        for _ in range(3):
+            model.encode(frame.to(device))
+        t0 = time.perf_counter()
+        for _ in range(20):
+            model.encode(frame.to(device))
+        _sync(device)
+    print(f"| encode 1 frame | fp32 | {1000 * (time.perf_counter() - t0) / 20:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()

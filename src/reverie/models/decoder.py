@@ -1,0 +1,499 @@
+"""Embedding → pixels: a decoder trained on *frozen* JEPA embeddings, for viewing only.
+
+Reverie's world model never reconstructs pixels; to *see* what it imagines, this small network of
+transposed convolutions maps an embedding ``z (B, D)`` back to a frame ``(B, 3, Hi, Wi)``. It is
+trained after the world model, on embeddings the frozen encoder produces (computed once under
+``torch.no_grad`` and cached), so no gradient can ever reach the JEPA: the decoder shows what the
+embedding holds, it does not shape it.
+
+    reverie train-decoder --checkpoint runs/tworoom          # writes RUN/decoder.{safetensors,json}
+    python -m reverie.models.decoder --checkpoint runs/tworoom   # same, without the CLI
+
+    from reverie.models.decoder import DecoderTrainConfig, train_decoder, load_decoder
+    report = train_decoder(DecoderTrainConfig(checkpoint=Path("runs/tworoom")))
+    report["psnr_val"]                   # reconstruction PSNR (dB) on held-out episodes' frames
+    decoder, info = load_decoder("runs/tworoom")
+    frames = decoder.decode_uint8(z)     # z (..., D) -> uint8 (..., Hi, Wi, 3)
+
+Held-out frames come from the episodes the world model itself held out (``val_episodes`` in the
+checkpoint's config.json) when there are any, else from the last 10% of the dataset's episodes.
+The decoder's files sit beside the checkpoint; decoder.json records the sha256 of the world model's
+weights it was trained on, so a retrained checkpoint refuses a stale decoder with a one-line error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from reverie.io import ReverieError, atomic_path, atomic_write_json, read_json
+
+DECODER_FILE = "decoder.safetensors"
+DECODER_JSON = "decoder.json"
+KIND = "reverie-decoder"
+FORMAT_VERSION = 1
+LOSSES = ("l1", "mse")
+
+
+# ------------------------------------------------------------------------------------ model
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Architecture of the decoder (stored in decoder.json)."""
+
+    embed_dim: int
+    """D: size of the world model's embedding (taken from the checkpoint)."""
+    image_size: int = 64
+    """Output frames are (3, image_size, image_size); a power of two >= 8."""
+    channels: tuple[int, ...] = (64, 32, 16, 8)
+    """Channels after each ×2 upsampling stage, starting from a 4×4 map; one stage per doubling
+    from 4 px to image_size (4 stages at 64 px), so len(channels) = log2(image_size / 4)."""
+
+    def __post_init__(self) -> None:
+        # JSON round-trips turn tuples into lists: normalise so configs compare equal.
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if self.embed_dim < 1:
+            raise ValueError(f"decoder embed_dim must be >= 1, got {self.embed_dim}")
+        size = self.image_size
+        if size < 8 or size & (size - 1):
+            raise ValueError(f"decoder image_size must be a power of two >= 8, got {size}")
+        stages = int(math.log2(size // 4))
+        if len(self.channels) != stages or min(self.channels) < 1:
+            raise ValueError(
+                f"decoder channels must be {stages} positive ints for image_size {size} "
+                f"(one per doubling from 4 px), got {self.channels}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> DecoderConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"decoder config must be an object, got {d!r}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"decoder config has unknown keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+class Decoder(nn.Module):
+    """z (B, D) → Linear to a 4×4 map → [ConvTranspose ×2, BatchNorm, GELU] × stages → RGB."""
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        c0 = config.channels[0]
+        self.proj = nn.Linear(config.embed_dim, c0 * 16)
+        layers: list[nn.Module] = []
+        c_in = c0
+        for c_out in config.channels:
+            # 4x4 kernels with stride 2 double the map exactly (no checkerboard from odd kernels).
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.GELU(),
+            ]
+            c_in = c_out
+        self.ups = nn.Sequential(*layers)
+        self.to_rgb = nn.Conv2d(c_in, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Embeddings (B, D) → frames (B, 3, Hi, Wi), floats in [0, 1]."""
+        h = rearrange(self.proj(z.float()), "b (c h w) -> b c h w", h=4, w=4)  # (B, C0, 4, 4)
+        return torch.sigmoid(self.to_rgb(self.ups(h)))  # (B, 3, Hi, Wi)
+
+    @torch.inference_mode()
+    def decode_uint8(self, z: torch.Tensor) -> np.ndarray:
+        """Embeddings (..., D) → uint8 frames (..., Hi, Wi, 3) as numpy (for display)."""
+        lead = z.shape[:-1]
+        x = self(z.reshape(-1, z.shape[-1]))  # (B', 3, Hi, Wi)
+        img = (x * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+        img = rearrange(img, "b c h w -> b h w c").cpu().numpy()
+        return img.reshape(*lead, *img.shape[1:])
+
+
+# --------------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class DecoderTrainConfig:
+    """Train a decoder for a world-model checkpoint (its own dataset, its encoder frozen)."""
+
+    checkpoint: Path
+    """Run directory holding the world-model checkpoint; the decoder is written beside it."""
+    steps: int = 1500
+    """Optimizer steps (about a minute on 2 CPU cores at the defaults, after encoding)."""
+    batch_size: int = 32
+    """Frames per step."""
+    lr: float = 3e-3
+    """Peak AdamW learning rate (cosine decay to 10%)."""
+    loss: str = "l1"
+    """l1 (sharper edges on flat scenes) | mse."""
+    width: int = 64
+    """Channels of the first upsampling stage, halved at each next one (at least 8): 64 gives
+    (64, 32, 16, 8) at 64 px, 4x fewer FLOPs than width 128, so decoding 4 frames per step takes
+    ~2 ms on one core and play keeps well above 30 frames/s."""
+    foreground_weight: float = 20.0
+    """Extra loss weight on pixels that differ from the dataset's median frame (the static
+    background). Without it a Two-Room decoder draws only the background (the agent is 0.5% of
+    the pixels): 27.5 dB held-out PSNR, below the mean-frame baseline's 27.8; with it 33.8 dB."""
+    data: Path | None = None
+    """Dataset directory; None: the one recorded in the checkpoint (meta["data"]["path"])."""
+    val_frames: int = 2048
+    """At most this many held-out frames are scored (evenly spaced)."""
+    seed: int = 0
+    """Seed of the decoder's initial weights and of batch sampling."""
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if self.checkpoint is None:
+            raise ValueError("--checkpoint RUN is required")
+        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        if self.data is not None:
+            object.__setattr__(self, "data", Path(self.data))
+        for name in ("steps", "batch_size", "val_frames", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be finite and > 0, got {self.lr}")
+        if not (math.isfinite(self.foreground_weight) and self.foreground_weight >= 0):
+            raise ValueError(
+                f"--foreground-weight must be finite and >= 0, got {self.foreground_weight}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+
+    def channels(self, image_size: int) -> tuple[int, ...]:
+        """Per-stage channels for frames of ``image_size`` px (one stage per doubling from 4)."""
+        stages = max(1, int(math.log2(max(8, image_size) // 4)))
+        return tuple(max(8, self.width >> i) for i in range(stages))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@torch.no_grad()
+def frozen_embeddings(model: nn.Module, obs: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+    """Encode uint8 frames (F, 3, Hi, Wi) → (F, D) with the world model frozen (eval, no grad).
+
+    The result carries no autograd graph, so a decoder trained on it cannot move the encoder.
+    """
+    was_training = model.training
+    model.eval()
+    out = [model.encode(part).float() for part in obs.split(chunk)]  # [(chunk, D)]
+    model.train(was_training)
+    z = torch.cat(out)  # (F, D)
+    assert not z.requires_grad, "frozen embeddings must not carry gradients to the encoder"
+    return z
+
+
+def reconstruction_loss(
+    decoder: Decoder,
+    z: torch.Tensor,
+    obs: torch.Tensor,
+    loss: str = "l1",
+    background: torch.Tensor | None = None,
+    foreground_weight: float = 0.0,
+) -> torch.Tensor:
+    """Decode z (B, D) and compare with uint8 frames (B, 3, Hi, Wi), in [0, 1] pixel units.
+
+    With a ``background`` (3, Hi, Wi) in [0, 1], pixels that differ from it by more than 0.1
+    (summed over channels) weigh ``1 + foreground_weight``: small moving objects are what a viewer
+    needs to see, and an unweighted loss is satisfied by drawing the background alone.
+    """
+    target = obs.float() / 255.0  # (B, 3, Hi, Wi)
+    pred = decoder(z)  # (B, 3, Hi, Wi)
+    err = (pred - target).abs() if loss == "l1" else (pred - target).pow(2)  # (B, 3, Hi, Wi)
+    if background is None or foreground_weight == 0:
+        return err.mean()
+    moving = (target - background).abs().sum(1, keepdim=True) > 0.1  # (B, 1, Hi, Wi)
+    weight = 1.0 + foreground_weight * moving.float()  # (B, 1, Hi, Wi)
+    return (err * weight).sum() / (weight.sum() * err.shape[1])
+
+
+def median_frame(obs: torch.Tensor, samples: int = 1024, seed: int = 0) -> torch.Tensor:
+    """Per-pixel median of up to ``samples`` frames (F, 3, Hi, Wi) uint8 → (3, Hi, Wi) in [0, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(obs), generator=gen)[:samples]
+    return obs[pick].float().median(0).values / 255.0
+
+
+@torch.no_grad()
+def psnr(decoder: Decoder, z: torch.Tensor, obs: torch.Tensor, chunk: int = 512) -> float:
+    """Mean per-frame PSNR (dB, peak 1.0) of the decoder's reconstructions of ``obs``."""
+    was_training = decoder.training
+    decoder.eval()
+    scores = []
+    for zc, oc in zip(z.split(chunk), obs.split(chunk)):
+        mse = (decoder(zc) - oc.float() / 255.0).pow(2).mean((1, 2, 3))  # (chunk,)
+        scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
+    decoder.train(was_training)
+    return float(torch.cat(scores).mean())
+
+
+def mean_frame_psnr(train_obs: torch.Tensor, val_obs: torch.Tensor) -> float:
+    """PSNR of always answering the mean training frame: the floor a decoder must beat."""
+    mean = train_obs.float().mean(0, keepdim=True) / 255.0  # (1, 3, Hi, Wi)
+    mse = (val_obs.float() / 255.0 - mean).pow(2).mean((1, 2, 3))  # (F,)
+    return float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _resolve_data(cfg: DecoderTrainConfig, meta: dict[str, Any]) -> Path:
+    if cfg.data is not None:
+        path = cfg.data
+    else:
+        recorded = (meta.get("data") or {}).get("path")
+        if not recorded:
+            raise ReverieError(
+                f"checkpoint {cfg.checkpoint} records no dataset path: pass --data DIR"
+            )
+        path = Path(recorded)
+    if not path.is_dir():
+        raise ReverieError(f"dataset for the decoder not found: {path} (pass --data DIR)")
+    return path
+
+
+def _split(data: Path, meta: dict[str, Any]) -> tuple[list[int], list[int] | None, str]:
+    """(train episode ids, held-out ids or None for a frame split, where the split came from)."""
+    from reverie.data.format import load_manifest
+
+    ids = sorted(e for shard in load_manifest(data)["shards"] for e in shard["episodes"])
+    val = [e for e in (meta.get("data") or {}).get("val_episodes") or [] if e in set(ids)]
+    if val and len(val) < len(ids):
+        return [e for e in ids if e not in set(val)], val, "episodes the world model held out"
+    if len(ids) >= 2:
+        n_val = max(1, round(0.1 * len(ids)))
+        return ids[:-n_val], ids[-n_val:], "last 10% of episodes"
+    return ids, None, "last 10% of frames of the only episode"
+
+
+def _load_frames(data: Path, episodes: list[int], verify: bool = True) -> torch.Tensor:
+    from reverie.data.dataset import SequenceDataset
+
+    # history=1, horizon=0: every frame is a window; the dataset holds all frames in .obs.
+    ds = SequenceDataset(data, history=1, horizon=0, episodes=episodes, verify=verify)
+    return ds.obs  # (F, 3, Hi, Wi) uint8
+
+
+def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
+    """Train, score and save a decoder beside ``cfg.checkpoint``; returns the report dict.
+
+    Report keys: psnr_val, psnr_train, psnr_mean_frame (baseline), val_frames, train_frames,
+    val_source, steps, seconds, path.
+    """
+    from reverie.checkpoint import load_checkpoint
+
+    t_start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        # Step 1. The world model, frozen for good: eval mode, no parameter wants a gradient.
+        model, meta = load_checkpoint(cfg.checkpoint)
+        model.requires_grad_(False).eval()
+        run_dir = cfg.checkpoint if cfg.checkpoint.is_dir() else cfg.checkpoint.parent
+
+        # Step 2. Frames of the checkpoint's dataset, split into train / held-out.
+        data = _resolve_data(cfg, meta)
+        train_ids, val_ids, source = _split(data, meta)
+        train_obs = _load_frames(data, train_ids)  # (F, 3, Hi, Wi) uint8
+        if val_ids is None:
+            n_val = max(1, len(train_obs) // 10)
+            val_obs, train_obs = train_obs[-n_val:], train_obs[:-n_val]
+        else:
+            val_obs = _load_frames(data, val_ids, verify=False)  # checksums checked just above
+        if train_obs.shape[-1] != model.image_size:
+            raise ReverieError(
+                f"dataset {data} has {train_obs.shape[-1]} px frames, the model expects "
+                f"{model.image_size} px"
+            )
+        pick = torch.linspace(0, len(val_obs) - 1, min(cfg.val_frames, len(val_obs))).round()
+        val_obs = val_obs[pick.long()]
+
+        # Step 3. Frozen embeddings, computed once (the encoder never runs under autograd).
+        z_train = frozen_embeddings(model, train_obs)  # (F, D)
+        z_val = frozen_embeddings(model, val_obs)  # (F_val, D)
+
+        # Step 4. Decoder and optimiser.
+        torch.manual_seed(cfg.seed)
+        dcfg = DecoderConfig(model.embed_dim, model.image_size, cfg.channels(model.image_size))
+        decoder = Decoder(dcfg)
+        optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        sampler = torch.Generator().manual_seed(cfg.seed)
+        background = median_frame(train_obs, seed=cfg.seed)  # (3, Hi, Wi)
+        decoder.train()
+        bar = tqdm(
+            total=cfg.steps,
+            disable=not cfg.progress,
+            desc="decoder",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        try:
+            for step in range(1, cfg.steps + 1):
+                # Step 5. A batch of cached embeddings and their frames; loss; update.
+                idx = torch.randint(len(z_train), (cfg.batch_size,), generator=sampler)
+                loss = reconstruction_loss(
+                    decoder,
+                    z_train[idx],
+                    train_obs[idx],
+                    cfg.loss,
+                    background,
+                    cfg.foreground_weight,
+                )
+                if not torch.isfinite(loss):
+                    raise ReverieError(f"non-finite decoder loss at step {step}: try a lower --lr")
+                progress = (step - 1) / max(1, cfg.steps - 1)
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+        finally:
+            bar.close()
+        decoder.eval()
+
+        # Step 6. Scores: held-out and training PSNR, and the mean-frame baseline.
+        # 512 training frames are enough to show over- or under-fitting next to psnr_val.
+        train_pick = torch.linspace(0, len(train_obs) - 1, min(512, len(train_obs)))
+        train_pick = train_pick.round().long()
+        report: dict[str, Any] = {
+            "psnr_val": psnr(decoder, z_val, val_obs),
+            "psnr_train": psnr(decoder, z_train[train_pick], train_obs[train_pick]),
+            "psnr_mean_frame": mean_frame_psnr(train_obs, val_obs),
+            "val_frames": len(val_obs),
+            "train_frames": len(train_obs),
+            "val_source": source,
+            "val_episodes": val_ids,
+            "steps": cfg.steps,
+        }
+
+        # Step 7. Save beside the checkpoint: weights first, decoder.json (with checksums) last.
+        save_decoder(run_dir, decoder, meta, report, cfg.to_json(), data)
+        report["seconds"] = time.perf_counter() - t_start
+        report["path"] = str(run_dir / DECODER_FILE)
+        return report
+    finally:
+        torch.set_num_threads(threads)
+
+
+def save_decoder(
+    run_dir: Path,
+    decoder: Decoder,
+    model_meta: dict[str, Any],
+    metrics: dict[str, Any],
+    train_cfg: dict[str, Any] | None = None,
+    data: Path | None = None,
+) -> Path:
+    """Write decoder.safetensors and decoder.json into ``run_dir`` (atomically, json last)."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
+    with atomic_path(run_dir / DECODER_FILE) as tmp:
+        save_file(weights, tmp, metadata={"format_version": str(FORMAT_VERSION)})
+        sha = _sha256(tmp)
+    atomic_write_json(
+        run_dir / DECODER_JSON,
+        {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "decoder": decoder.config.to_dict(),
+            "world_model_sha256": (model_meta.get("files") or {}).get("model.safetensors"),
+            "world_model_step": model_meta.get("step"),
+            "data": str(data) if data is not None else None,
+            "metrics": metrics,
+            "train": train_cfg or {},
+            "files": {DECODER_FILE: sha},
+        },
+    )
+    return run_dir
+
+
+def load_decoder(
+    run_dir: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Decoder, dict[str, Any]]:
+    """The decoder saved beside the checkpoint in ``run_dir`` (eval mode) and its decoder.json.
+
+    Refuses, with a one-line ``ReverieError``, a missing, corrupt or mismatched decoder, or one
+    trained for other world-model weights than the checkpoint's current ones.
+    """
+    from reverie.checkpoint import read_meta
+
+    run_dir = Path(run_dir)
+    run_dir = run_dir.parent if run_dir.is_file() else run_dir
+    if not (run_dir / DECODER_JSON).is_file():
+        raise ReverieError(
+            f"no decoder in {run_dir}: train one with "
+            f"`reverie train-decoder --checkpoint {run_dir}`"
+        )
+    info = read_json(run_dir / DECODER_JSON, "decoder config")
+    if not isinstance(info, dict) or info.get("kind") != KIND:
+        raise ReverieError(f"{run_dir / DECODER_JSON} is not a reverie decoder")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ReverieError(
+            f"{run_dir / DECODER_JSON} has format_version {info.get('format_version')}; this "
+            f"reverie reads {FORMAT_VERSION}: re-run train-decoder"
+        )
+    path = run_dir / DECODER_FILE
+    if not path.is_file():
+        raise ReverieError(f"decoder weights missing: {path}")
+    if _sha256(path) != (info.get("files") or {}).get(DECODER_FILE):
+        raise ReverieError(f"{path} does not match the checksum in {DECODER_JSON} (corrupt?)")
+    meta = read_meta(run_dir)
+    if info.get("world_model_sha256") != (meta.get("files") or {}).get("model.safetensors"):
+        raise ReverieError(
+            f"the decoder in {run_dir} was trained for other world-model weights (step "
+            f"{info.get('world_model_step')}, checkpoint now at step {meta.get('step')}): re-run "
+            f"`reverie train-decoder --checkpoint {run_dir}`"
+        )
+    try:
+        config = DecoderConfig.from_dict(info.get("decoder"))
+    except (TypeError, ValueError) as e:
+        raise ReverieError(f"{run_dir / DECODER_JSON} has an invalid decoder config: {e}") from None
+    try:
+        weights = load_file(path)
+    except Exception as e:  # safetensors raises several types for bad files
+        raise ReverieError(f"cannot read {path}: {e}") from None
+    decoder = Decoder(config)
+    try:
+        decoder.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ReverieError(f"weights in {path} do not fit the decoder config: {first}") from None
+    return decoder.to(device).eval(), info
+
+
+if __name__ == "__main__":
+    import json
+
+    import tyro
+
+    print(json.dumps(train_decoder(tyro.cli(DecoderTrainConfig)), indent=2))

@@ -1,0 +1,267 @@
+"""Few-shot adaptation: K episodes under a shift, a short JEPA fine-tune, a new checkpoint.
+
+    reverie adapt --checkpoint runs/tworoom --shift physics-hard --episodes 20 --out runs/tw-adapt20
+    python -c "from reverie.simreal.adapt import AdaptConfig, adapt; adapt(AdaptConfig(...))"
+
+The K episodes are collected in memory (``reverie.data.collect.run_episode`` on the shifted env,
+latency included) from the top of the collection seed range, so they never repeat the source
+training episodes and K = 5 is a prefix of K = 20 (the adaptation curve is nested). Fine-tuning
+uses the training loss (``reverie.train.JEPALoss``: teacher-forced + rollout MSE + λ·SIGReg) on
+windows of ``history + horizon`` frames at the model's frameskip. ``params="predictor"`` freezes
+the encoder (BatchNorm statistics included), so only the dynamics adapt and the source embedding
+space stays;
+``params="all"`` trains everything. K = 0 writes the source weights unchanged.
+
+``adaptation_curve`` runs K in (0, 5, 20, 100), evaluates each adapted model under the shift and
+writes ``OUT/adapt_curve.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from reverie.envs import env_class, resolve
+from reverie.io import ReverieError, atomic_write_json
+from reverie.simreal.shifts import collect_episodes, make_shifted, parse_shift, to_blocks
+
+#: checkpoint meta keys that save_checkpoint writes itself (everything else is carried over).
+_OWN_META = {
+    "format_version",
+    "kind",
+    "reverie_version",
+    "torch_version",
+    "model",
+    "env",
+    "manifest_hash",
+    "step",
+    "metrics",
+    "files",
+}
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """``reverie adapt``: fine-tune a checkpoint on K episodes collected under a shift."""
+
+    checkpoint: Path
+    """Source run directory."""
+    out: Path
+    """New run directory for the adapted checkpoint."""
+    env: str | None = None
+    """Environment (default: the checkpoint's)."""
+    shift: str = "physics-hard"
+    """One shift: a preset or name=value items (see reverie.simreal.shifts)."""
+    episodes: int = 20
+    """K: episodes collected under the shift (0 = copy the weights unchanged)."""
+    params: Literal["predictor", "all"] = "predictor"
+    """What trains: the predictor only (encoder frozen) or the whole model."""
+    steps: int = 200
+    """Fine-tuning optimizer steps."""
+    lr: float = 3e-4
+    """AdamW learning rate (constant: short runs need no schedule)."""
+    batch_size: int = 32
+    """Windows per step."""
+    horizon: int = 3
+    """Frames after the history in each window (the rollout loss length)."""
+    lam: float = 0.1
+    """SIGReg weight (only matters with params=all: a frozen encoder gets no gradient)."""
+    rollout_weight: float = 1.0
+    """Weight of the rollout loss term."""
+    policy: str = "mixed"
+    """Collection policy under the shift: expert | mixed | random."""
+    seed: int = 0
+    """Seeds the episodes (collection seed base 999 - seed) and batch sampling."""
+    progress: bool = True
+    """Print progress."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        object.__setattr__(self, "out", Path(self.out))
+        if self.env is not None:
+            object.__setattr__(self, "env", resolve(self.env))
+            parse_shift(self.env, self.shift)
+        if self.params not in ("predictor", "all"):
+            raise ValueError(f"--params must be predictor or all, got {self.params!r}")
+        if self.episodes < 0:
+            raise ValueError(f"--episodes must be >= 0, got {self.episodes}")
+        for name in ("steps", "batch_size", "horizon"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if not self.lr > 0 or self.lam < 0 or self.rollout_weight < 0:
+            raise ValueError("--lr must be > 0, --lam and --rollout-weight >= 0")
+        if self.policy not in ("expert", "mixed", "random"):
+            raise ValueError(f"--policy must be expert, mixed or random, got {self.policy!r}")
+        if not 0 <= self.seed <= 999:
+            raise ValueError(f"--seed must be in [0, 999], got {self.seed}")
+        if self.out.resolve() == self.checkpoint.resolve():
+            raise ValueError("--out must differ from --checkpoint (the source stays intact)")
+
+
+def windows(
+    episodes: list[dict[str, Any]], frameskip: int, length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All windows of ``length`` model frames: obs (N, T, 3, Hi, Wi) uint8, actions (N, T-1, A')"""
+    obs_w, act_w = [], []
+    for ep in episodes:
+        obs, acts = to_blocks(ep, frameskip)  # (T_ep, 3, Hi, Wi), (T_ep-1, A')
+        for s in range(obs.shape[0] - length + 1):
+            obs_w.append(obs[s : s + length])
+            act_w.append(acts[s : s + length - 1])
+    if not obs_w:
+        raise ReverieError(f"episodes are too short for windows of {length} frames")
+    return torch.stack(obs_w), torch.stack(act_w)
+
+
+def finetune(
+    model: nn.Module,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    cfg: AdaptConfig,
+) -> list[float]:
+    """Fine-tune ``model`` in place on the windows; returns the loss every step."""
+    from reverie.models.sigreg import build_regularizer
+    from reverie.train import JEPALoss
+
+    regularizer = build_regularizer("sigreg", 256, cfg.seed) if cfg.params == "all" else None
+    loss_fn = JEPALoss(model, regularizer, cfg.lam, cfg.rollout_weight, cfg.horizon)
+    if cfg.params == "predictor":
+        model.encoder.requires_grad_(False)
+        trained = [p for p in model.predictor.parameters()]
+    else:
+        trained = [p for p in model.parameters()]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=1e-3)
+    sampler = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    if cfg.params == "predictor":
+        model.encoder.eval()  # frozen encoder: BatchNorm running statistics must not move either
+    losses = []
+    for step in range(1, cfg.steps + 1):
+        # Step 1. batch of windows from the shifted episodes.
+        idx = torch.randint(obs.shape[0], (cfg.batch_size,), generator=sampler)
+        # Step 2. loss terms (same as training).
+        terms = loss_fn(obs[idx], actions[idx], step)  # obs (B, T, 3, Hi, Wi)
+        # Step 3. update.
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        nn.utils.clip_grad_norm_(trained, 1.0)
+        optimizer.step()
+        losses.append(float(terms["loss"].detach()))
+    model.requires_grad_(True)
+    model.eval()
+    return losses
+
+
+def adapt(cfg: AdaptConfig) -> Path:
+    """Collect K shifted episodes, fine-tune, write the checkpoint to ``cfg.out``; returns it."""
+    from reverie.checkpoint import load_checkpoint, save_checkpoint
+
+    t0 = time.perf_counter()
+    model, meta = load_checkpoint(cfg.checkpoint)
+    env = cfg.env or meta.get("env")
+    if env is None:
+        raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
+    if meta.get("env") not in (None, env):
+        raise ReverieError(f"checkpoint {cfg.checkpoint} was trained on {meta['env']!r}, not {env}")
+    shift = parse_shift(env, cfg.shift)
+    losses: list[float] = []
+    n_windows = 0
+    if cfg.episodes > 0:
+        torch.manual_seed(cfg.seed)
+        sim = make_shifted(env, shift, size=model.image_size)
+        steps = env_class(env).max_episode_steps
+        # Collection seed base 999 - seed: the top of the range, never the source training data.
+        eps = collect_episodes(sim, cfg.episodes, 999 - cfg.seed, steps, cfg.policy)
+        obs, actions = windows(eps, model.frameskip, model.history + cfg.horizon)
+        n_windows = obs.shape[0]
+        if cfg.progress:
+            print(f"adapt: {cfg.episodes} episodes, {n_windows} windows, {cfg.steps} steps")
+        losses = finetune(model, obs, actions, cfg)
+    extra = {k: v for k, v in meta.items() if k not in _OWN_META}
+    extra["adapt"] = {
+        "source_checkpoint": str(cfg.checkpoint),
+        "source_step": meta.get("step"),
+        "shift": shift.to_json(),
+        "episodes": cfg.episodes,
+        "windows": n_windows,
+        "config": {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()
+        },
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return save_checkpoint(
+        cfg.out,
+        model,
+        step=int(meta.get("step") or 0),
+        metrics=dict(meta.get("metrics") or {}),
+        env_name=env,
+        manifest_hash=meta.get("manifest_hash"),
+        extra=extra,
+    )
+
+
+def adaptation_curve(
+    cfg: AdaptConfig,
+    ks: tuple[int, ...] = (0, 5, 20, 100),
+    eval_episodes: int = 50,
+    **eval_kwargs: Any,
+) -> dict[str, Any]:
+    """SR under ``cfg.shift`` after adapting with each K; checkpoints in OUT/k<K>, JSON at
+    OUT/adapt_curve.json. ``eval_kwargs`` go to ``EvalConfig`` (planner, samples, ...)."""
+    from reverie.evaluate import EvalConfig, evaluate
+    from reverie.simreal.shifts import _latency_in_evaluate
+
+    points = []
+    shift = None
+    for k in ks:
+        run = adapt(dataclasses.replace(cfg, episodes=k, out=cfg.out / f"k{k:03d}"))
+        env = cfg.env or read_env(run)
+        shift = parse_shift(env, cfg.shift)
+        with _latency_in_evaluate(shift.latency):
+            ev = evaluate(
+                EvalConfig(
+                    checkpoint=run,
+                    episodes=eval_episodes,
+                    seed=cfg.seed,
+                    out=run / "eval_shift.json",
+                    videos=0,
+                    factors=shift.factor_string(),
+                    **eval_kwargs,
+                ),
+                progress=False,
+            )
+        points.append(
+            {
+                "k": k,
+                "success_rate": ev["success_rate"],
+                "successes": ev["successes"],
+                "episodes": ev["episodes"],
+                "ci95": ev["ci95"],
+                "checkpoint": str(run),
+            }
+        )
+        if cfg.progress:
+            print(f"adapt curve: K={k} SR={ev['success_rate']}% {ev['ci95']}", flush=True)
+    result = {
+        "source_checkpoint": str(cfg.checkpoint),
+        "shift": shift.to_json() if shift else None,
+        "params": cfg.params,
+        "steps": cfg.steps,
+        "points": points,
+    }
+    atomic_write_json(cfg.out / "adapt_curve.json", result)
+    return result
+
+
+def read_env(run: Path) -> str:
+    from reverie.checkpoint import read_meta
+
+    return str(read_meta(run)["env"])

@@ -1,0 +1,143 @@
+"""Shifts: they change the simulator's physics, their strings are validated, run_shift reports.
+
+.venv/bin/python -m pytest tests/simreal/test_shifts.py -q
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reverie.envs import make
+from reverie.simreal import simreal_section
+from reverie.simreal.shifts import (
+    PRESET_NAMES,
+    PRESETS,
+    ShiftConfig,
+    collect_episodes,
+    delta_interval,
+    make_shifted,
+    open_loop_error,
+    parse_shift,
+    parse_shifts,
+    run_shift,
+)
+
+
+def tiny_checkpoint(out: Path, frameskip: int = 2) -> Path:
+    """An untrained tiny world model for Two-Room at 32 px, saved as a checkpoint."""
+    from reverie.checkpoint import save_checkpoint
+    from reverie.models.world_model import WorldModel
+    from reverie.train import TrainConfig
+
+    cfg = TrainConfig(data=Path("unused"), out=out, preset="tiny").model_config(2 * frameskip, 32)
+    cfg = dataclasses.replace(cfg, frameskip=frameskip)
+    torch.manual_seed(0)
+    return save_checkpoint(out, WorldModel(cfg).eval(), step=1, env_name="tworoom")
+
+
+def _first_steps(env, actions, seed=3):
+    env.reset(seed=seed)
+    return [env.step(a)[4]["state"] for a in actions]
+
+
+def test_shift_changes_the_physical_state() -> None:
+    push = [np.array([1.0, 0.0], np.float32)] * 3
+    src = _first_steps(make("tworoom"), push)
+    slow = _first_steps(make_shifted("tworoom", parse_shift("tworoom", "gain=0.5")), push)
+    # From rest at unit mass the velocity jumps to the command: VMAX·gain = 8 vs 4 units/step.
+    assert src[0][2] == pytest.approx(8.0) and slow[0][2] == pytest.approx(4.0)
+    np.testing.assert_allclose(slow[0][:2] - src[0][:2] + [4.0, 0.0], 0.0, atol=1e-9)
+    hard = _first_steps(make_shifted("tworoom", parse_shift("tworoom", "physics-hard")), push)
+    assert np.abs(hard[-1] - src[-1]).max() > 1.0
+    # Visual shifts leave the physics alone but change the pixels.
+    vis_env = make_shifted("tworoom", parse_shift("tworoom", "visual"))
+    np.testing.assert_array_equal(_first_steps(vis_env, push)[-1], src[-1])
+    assert not np.array_equal(vis_env.render(), make("tworoom").reset(seed=3)[0])
+
+
+def test_latency_executes_the_previous_action() -> None:
+    env = make_shifted("tworoom", parse_shift("tworoom", "latency=1"))
+    states = _first_steps(env, [np.array([1.0, 0.0], np.float32), np.zeros(2, np.float32)])
+    assert states[0][2] == 0.0  # the first step ran the idle action
+    assert states[1][2] == pytest.approx(8.0)  # the second ran the first command
+
+
+def test_shift_strings_are_validated() -> None:
+    with pytest.raises(ValueError, match=r"unknown factor 'mas'.*known: mass, .*latency") as e:
+        parse_shift("tworoom", "mas=2.0")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="outside its range"):
+        parse_shift("tworoom", "friction=0.9")
+    with pytest.raises(ValueError, match="latency must be an integer"):
+        parse_shift("tworoom", "latency=0.5")
+    with pytest.raises(ValueError, match="unknown shift preset 'physics-extreme'"):
+        parse_shift("tworoom", "physics-extreme")
+    with pytest.raises(ValueError, match="expected name=value"):
+        parse_shift("tworoom", "mass=heavy")
+    shifts = parse_shifts("tworoom", "physics-mild,friction=0.3,mass=2.0;gain=0.5,visual")
+    assert [s.name for s in shifts] == ["physics-mild", "friction0.3_mass2", "gain0.5", "visual"]
+    assert shifts[1].factors == {"friction": 0.3, "mass": 2.0}
+    with pytest.raises(ValueError, match="unknown factor"):
+        ShiftConfig(checkpoint=Path("x"), env="tworoom", shifts="physics-mild,bogus=1")
+
+
+def test_every_preset_is_valid_for_its_env() -> None:
+    for env, presets in PRESETS.items():
+        assert set(presets) == set(PRESET_NAMES)
+        for name in PRESET_NAMES:
+            shift = parse_shift(env, name)
+            assert shift.factors or shift.latency
+        assert parse_shift(env, "physics-hard").latency == 1
+
+
+def test_delta_interval() -> None:
+    d, (lo, hi) = delta_interval(10, 20, 10, 20)
+    assert d == 0 and lo < 0 < hi and lo == pytest.approx(-hi)
+    d, (lo, hi) = delta_interval(0, 50, 50, 50)
+    assert d == -100 and hi < -80
+
+
+def test_open_loop_error_by_horizon(tmp_path: Path) -> None:
+    from reverie.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(tiny_checkpoint(tmp_path / "ckpt"))
+    env = make_shifted("tworoom", parse_shift("tworoom", "physics-hard"), size=32)
+    eps = collect_episodes(env, 2, 999, 21)
+    err = open_loop_error(model, eps, horizon=3)
+    # 21 steps at frameskip 2 -> 11 frames -> 8 start points per episode.
+    assert err["horizon"] == [1, 2, 3] and err["windows"] == 16
+    assert all(np.isfinite(err["mse"])) and min(err["mse"]) > 0
+
+
+def test_run_shift_writes_results_and_report(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    cfg = ShiftConfig(
+        checkpoint=ckpt,
+        shifts="physics-hard,gain=0.5",
+        episodes=2,
+        budget=6,
+        samples=8,
+        iterations=1,
+        elites=2,
+        horizon=2,
+        open_loop_episodes=1,
+        open_loop_horizon=2,
+        out=tmp_path / "simreal",
+    )
+    results = run_shift(cfg, progress=False)
+    assert set(results) == {"source", "physics-hard", "gain0.5"}
+    saved = json.loads((tmp_path / "simreal" / "shift_physics-hard.json").read_text())
+    assert saved["shift"]["latency"] == 1 and saved["episodes"] == 2
+    assert saved["delta_sr"] == saved["success_rate"] - saved["source_success_rate"]
+    lo, hi = saved["delta_ci95"]
+    assert lo <= saved["delta_sr"] <= hi and len(saved["open_loop"]["mse"]) == 2
+    evald = json.loads((tmp_path / "simreal" / "eval_gain0.5.json").read_text())
+    assert evald["factors"] == {"gain": 0.5}
+    html = simreal_section(tmp_path)
+    assert "physics-hard" in html and "ΔSR" in html
