@@ -29,8 +29,11 @@ from reverie.checkpoint import has_checkpoint, read_meta
 from reverie.io import atomic_write_json
 from reverie.physics.clips import CATEGORIES, GenerateConfig, generate_clips
 from reverie.physics.passive import PhysicsDataConfig, collect_physics_data
-from reverie.physics.pixel_baseline import PixelTrainConfig, is_pixel_checkpoint
-from reverie.physics.pixel_baseline import train_pixel_baseline
+from reverie.physics.pixel_baseline import (
+    PixelTrainConfig,
+    is_pixel_checkpoint,
+    train_pixel_baseline,
+)
 from reverie.physics.surprise import ScoreConfig, score_clips
 from reverie.train import TrainConfig, train
 

@@ -122,6 +122,19 @@ def cmd_physics(argv: list[str]) -> None:
     print(json.dumps({k: result.get(k) for k in keys}, indent=2))
 
 
+def cmd_shift(argv: list[str]) -> None:
+    from reverie.simreal.shifts import ShiftConfig, run_shift
+
+    result = run_shift(parse_config(ShiftConfig, argv, "reverie shift"))
+    print(json.dumps(result, indent=2, default=str)[:4000])
+
+
+def cmd_adapt(argv: list[str]) -> None:
+    from reverie.simreal.adapt import AdaptConfig, adapt
+
+    print(f"checkpoint: {adapt(parse_config(AdaptConfig, argv, 'reverie adapt'))}")
+
+
 def cmd_eval(argv: list[str]) -> None:
     from reverie.evaluate import EvalConfig, evaluate
 
@@ -168,6 +181,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),
     "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
     "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|eval`"),
+    "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
+    "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
     "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
     "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }

@@ -51,6 +51,8 @@ class DemoConfig:
     """Collection worker processes."""
     seed: int = 0
     """Seed for collection, training and evaluation."""
+    threads: int | None = None
+    """torch threads for training (None: torch's default; 1 is steadier on a busy machine)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", resolve(self.env))
@@ -98,6 +100,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
             resume=True,
             frameskip=FRAMESKIP,
             progress=progress,
+            threads=cfg.threads,
         )
     )
     times["train"] = time.perf_counter() - t0

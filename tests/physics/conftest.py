@@ -28,7 +28,14 @@ def passive_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("passive-data")
     return collect(
-        CollectConfig(env="tabletop", episodes=6, out=out, policy="passive", size=32,
-                      episode_steps=20, shard_episodes=3),
+        CollectConfig(
+            env="tabletop",
+            episodes=6,
+            out=out,
+            policy="passive",
+            size=32,
+            episode_steps=20,
+            shard_episodes=3,
+        ),
         progress=False,
     )

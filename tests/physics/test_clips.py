@@ -84,8 +84,11 @@ def test_impossible_clips_edit_the_simulator_at_v(clip_dir: Path) -> None:
             assert np.all(xy_imp[v:, 0] > 5)  # parked off camera
         elif variant in ("hover_off_edge", "toss_hover"):
             assert np.ptp(z_imp[v:]) < 1e-3 and z_pos[-1] < z_imp[-1] - 0.05  # held vs fell
-        elif variant == "rise_off_edge":
-            assert z_imp[-1] > z_imp[v - 1] > z_pos[-1]
+        elif variant in ("rise_off_edge", "toss_rise"):
+            assert z_imp[-1] > z_imp[v - 1] > z_pos[-1]  # fell up, while the lawful one is down
+        elif variant.startswith("sideways") or variant == "toss_sideways":
+            xy_pos = np.array([env.object_positions(s)[i, :2] for s in s_pos])
+            assert np.linalg.norm(xy_imp[-1] - xy_pos[-1]) > 0.1  # pulled off its lawful path
         elif variant in ("sink_through_table", "drop_through_table"):
             assert z_imp[-1] < TABLE_TOP - 0.05 and z_pos[-1] > TABLE_TOP  # through vs on it
         elif variant.startswith("recolour"):

@@ -30,8 +30,9 @@ def test_passive_episodes_have_no_agent_but_moving_objects(passive_data: Path) -
     for ep in _episodes(passive_data):
         assert not ep["actions"].any()  # the agent never acts
         # After set-up the pusher stays parked (frame 0 is recorded before the policy's reset).
-        np.testing.assert_allclose(ep["states"][1:, :2], np.broadcast_to(PARK_XY, (20, 2)),
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            ep["states"][1:, :2], np.broadcast_to(PARK_XY, (20, 2)), atol=1e-3
+        )
         pos = np.stack([env.object_positions(s) for s in ep["states"][1:]])  # (T, K, 3)
         moved += int(np.abs(pos - pos[:1]).max() > 0.05)
     assert moved >= 3  # scripted events (launches, drops) moved objects in most episodes
@@ -39,8 +40,18 @@ def test_passive_episodes_have_no_agent_but_moving_objects(passive_data: Path) -
 
 
 def test_passive_collection_is_deterministic(passive_data: Path, tmp_path: Path) -> None:
-    again = collect(CollectConfig(env="tabletop", episodes=6, out=tmp_path, policy="passive",
-                                  size=32, episode_steps=20, shard_episodes=3), progress=False)
+    again = collect(
+        CollectConfig(
+            env="tabletop",
+            episodes=6,
+            out=tmp_path,
+            policy="passive",
+            size=32,
+            episode_steps=20,
+            shard_episodes=3,
+        ),
+        progress=False,
+    )
     first, second = load_manifest(passive_data), load_manifest(again)
     assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in second["shards"]]
 
@@ -73,15 +84,27 @@ def test_screen_slides_continuously_and_hides_what_is_behind_it() -> None:
 
 
 def test_merge_datasets(passive_data: Path, tmp_path: Path) -> None:
-    other = collect(CollectConfig(env="tabletop", episodes=2, out=tmp_path / "mixed",
-                                  policy="mixed", size=32, episode_steps=20, seed=1),
-                    progress=False)
+    other = collect(
+        CollectConfig(
+            env="tabletop",
+            episodes=2,
+            out=tmp_path / "mixed",
+            policy="mixed",
+            size=32,
+            episode_steps=20,
+            seed=1,
+        ),
+        progress=False,
+    )
     merged = merge_datasets([passive_data, other], tmp_path / "merged", shard_episodes=4)
     ds = SequenceDataset(merged, history=3, horizon=1)
     assert ds.num_episodes == 8 and ds.episode_ids == list(range(8))
-    np.testing.assert_array_equal(ds.episode(6)["obs"].numpy().transpose(0, 2, 3, 1),
-                                  _episodes(other)[0]["obs"])
-    wrong = collect(CollectConfig(env="tabletop", episodes=1, out=tmp_path / "big", size=48,
-                                  episode_steps=5), progress=False)
+    np.testing.assert_array_equal(
+        ds.episode(6)["obs"].numpy().transpose(0, 2, 3, 1), _episodes(other)[0]["obs"]
+    )
+    wrong = collect(
+        CollectConfig(env="tabletop", episodes=1, out=tmp_path / "big", size=48, episode_steps=5),
+        progress=False,
+    )
     with pytest.raises(ReverieError, match="observation_space"):
         merge_datasets([passive_data, wrong], tmp_path / "bad")

@@ -37,12 +37,21 @@ def test_untrained_pixel_model_copies_the_last_frame() -> None:
 
 
 def test_train_save_load_and_score(passive_data: Path, clip_dir: Path, tmp_path: Path) -> None:
-    run = train_pixel_baseline(PixelTrainConfig(
-        data=passive_data, out=tmp_path / "pixel", steps=40, batch_size=8, lr=2e-3,
-        channels=(16, 32), progress=False))
+    run = train_pixel_baseline(
+        PixelTrainConfig(
+            data=passive_data,
+            out=tmp_path / "pixel",
+            steps=20,
+            batch_size=4,
+            lr=2e-3,
+            channels=(16, 32),
+            threads=1,
+            progress=False,
+        )
+    )
     assert is_pixel_checkpoint(run) and not is_pixel_checkpoint(tmp_path)
     meta = json.loads((run / "config.json").read_text())
-    assert meta["step"] == 40 and np.isfinite(meta["final_loss"])
+    assert meta["step"] == 20 and np.isfinite(meta["final_loss"])
     model, _ = load_pixel_model(run)
     clips = load_clips(clip_dir)
     surprise = pixel_surprise(model)(clips.possible[:4], clips.actions[:4])

@@ -32,8 +32,9 @@ def _tiny_model(frameskip: int = 1, seed: int = 0) -> WorldModel:
     torch.manual_seed(seed)
     cfg = WorldModelConfig(
         EncoderConfig(image_size=32, channels=(8, 16, 32), embed_dim=32),
-        PredictorConfig(embed_dim=32, action_dim=2 * frameskip, history=3, hidden=64, depth=2,
-                        cond_dim=32),
+        PredictorConfig(
+            embed_dim=32, action_dim=2 * frameskip, history=3, hidden=64, depth=2, cond_dim=32
+        ),
         frameskip=frameskip,
     )
     return WorldModel(cfg).eval()
@@ -87,8 +88,10 @@ def test_a_scorer_that_ignores_the_frames_fails_and_a_physics_observer_passes(
 
 def test_untrained_model_scores_within_chance(clip_dir: Path) -> None:
     clips = load_clips(clip_dir)
-    accs = [evaluate_scorer(latent_surprise(_tiny_model(seed=s)), clips)["pairwise_accuracy"]
-            for s in range(2)]
+    accs = [
+        evaluate_scorer(latent_surprise(_tiny_model(seed=s)), clips)["pairwise_accuracy"]
+        for s in range(2)
+    ]
     # 40 pairs: a fair coin lands in [0.3, 0.7] with probability > 0.99.
     assert all(0.3 <= a <= 0.7 for a in accs), accs
 
@@ -108,15 +111,30 @@ def test_score_clips_writes_json_and_plot(clip_dir: Path, tmp_path: Path) -> Non
     run = save_checkpoint(tmp_path / "run", _tiny_model(), step=0, env_name="tabletop")
     result = score_clips(ScoreConfig(checkpoint=run, clips=clip_dir))
     saved = json.loads((run / "physics.json").read_text())
-    for key in ("pairwise_accuracy", "by_category", "relative_error", "absolute_error",
-                "pairwise_accuracy_mean", "by_variant", "pairs", "model", "clips"):
+    for key in (
+        "pairwise_accuracy",
+        "by_category",
+        "relative_error",
+        "absolute_error",
+        "pairwise_accuracy_mean",
+        "by_variant",
+        "pairs",
+        "model",
+        "clips",
+    ):
         assert key in saved and key in result
-    assert set(saved["by_category"]) == {"permanence", "continuity", "solidity", "gravity",
-                                         "immutability"}
+    assert set(saved["by_category"]) == {
+        "permanence",
+        "continuity",
+        "solidity",
+        "gravity",
+        "immutability",
+    }
     assert saved["relative_error"] == pytest.approx(1 - saved["pairwise_accuracy"])
     assert (run / "physics.png").stat().st_size > 1000
-    untrained = score_clips(ScoreConfig(checkpoint=run, clips=clip_dir, model="untrained",
-                                        plot=False))
+    untrained = score_clips(
+        ScoreConfig(checkpoint=run, clips=clip_dir, model="untrained", plot=False)
+    )
     assert untrained["model"]["kind"] == "jepa-untrained"
     assert (run / "physics_untrained.json").exists()
     with pytest.raises(ValueError, match="--model"):

@@ -141,3 +141,19 @@ def test_run_shift_writes_results_and_report(tmp_path: Path) -> None:
     assert evald["factors"] == {"gain": 0.5}
     html = simreal_section(tmp_path)
     assert "physics-hard" in html and "ΔSR" in html
+
+
+def test_shifted_evaluation_draws_pairs_with_source_physics() -> None:
+    import reverie.evaluate as ev
+    from reverie.simreal.shifts import shifted_evaluation
+
+    source_pairs, _ = ev.make_pairs(make("tworoom"), 3, 0, 25)
+    slow = make_shifted("tworoom", parse_shift("tworoom", "physics-hard"))
+    with shifted_evaluation(1):
+        pairs, _ = ev.make_pairs(slow, 3, 0, 25)
+        assert isinstance(ev.make("tworoom"), type(slow))  # the acting env carries the latency
+    for a, b in zip(source_pairs, pairs):
+        np.testing.assert_array_equal(a["goal"], b["goal"])
+    assert ev.make is make  # restored after the block
+    naive, _ = ev.make_pairs(slow, 3, 0, 25)  # without it: slow physics, nearer goals
+    assert not np.array_equal(naive[0]["goal"], source_pairs[0]["goal"])

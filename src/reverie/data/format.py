@@ -54,8 +54,15 @@ def sha256_file(path: Path) -> str:
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
-    """A short stable hash of the manifest (checkpoints record it to name their training data)."""
-    blob = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    """A short stable hash of the data a manifest describes (checkpoints record it).
+
+    Only what defines the data counts (version, env, settings, shard checksums), not bookkeeping
+    such as timings, so re-running a finished collection keeps the hash.
+    """
+    keys = ("format_version", "env", "settings", "shards")
+    blob = json.dumps(
+        {k: manifest.get(k) for k in keys}, sort_keys=True, separators=(",", ":")
+    ).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

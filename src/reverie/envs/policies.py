@@ -171,7 +171,8 @@ class PassivePolicy:
             state = e.get_state()
             nq = e.model.nq
             resting = [
-                i for i in range(e.n_objects)
+                i
+                for i in range(e.n_objects)
                 if np.linalg.norm(state[nq + e._vadr[i] : nq + e._vadr[i] + 3]) < 0.2
             ]
             if resting:

@@ -67,15 +67,28 @@ def collect_physics_data(cfg: PhysicsDataConfig, progress: bool = True) -> Path:
     from reverie.data.collect import CollectConfig, collect
 
     parts = []
-    for policy, episodes, seed in (("passive", cfg.passive_episodes, cfg.seed),
-                                   ("mixed", cfg.mixed_episodes, cfg.seed + 1)):
+    for policy, episodes, seed in (
+        ("passive", cfg.passive_episodes, cfg.seed),
+        ("mixed", cfg.mixed_episodes, cfg.seed + 1),
+    ):
         if episodes == 0:
             continue
         out = cfg.out.with_name(f"{cfg.out.name}-{policy}")
-        parts.append(collect(CollectConfig(
-            env="tabletop", episodes=episodes, out=out, policy=policy, workers=cfg.workers,
-            seed=seed, size=cfg.size, episode_steps=cfg.episode_steps,
-        ), progress=progress))
+        parts.append(
+            collect(
+                CollectConfig(
+                    env="tabletop",
+                    episodes=episodes,
+                    out=out,
+                    policy=policy,
+                    workers=cfg.workers,
+                    seed=seed,
+                    size=cfg.size,
+                    episode_steps=cfg.episode_steps,
+                ),
+                progress=progress,
+            )
+        )
     return merge_datasets(parts, cfg.out)
 
 
@@ -119,17 +132,36 @@ def merge_datasets(sources: list[Path], out: Path, shard_episodes: int = 50) -> 
                 for f in opened.values():
                     f.close()
         total_frames += frames
-        shards.append({"file": name, "episodes": list(range(start, start + len(chunk))),
-                       "frames": frames, "sha256": sha256_file(out / name)})
+        shards.append(
+            {
+                "file": name,
+                "episodes": list(range(start, start + len(chunk))),
+                "frames": frames,
+                "sha256": sha256_file(out / name),
+            }
+        )
     manifest = {
-        **{k: first[k] for k in ("env", "env_id", "observation_space", "action_space",
-                                 "state_dim", "factor_ranges", "success_rule", "reverie_version")
-           if k in first},
+        **{
+            k: first[k]
+            for k in (
+                "env",
+                "env_id",
+                "observation_space",
+                "action_space",
+                "state_dim",
+                "factor_ranges",
+                "success_rule",
+                "reverie_version",
+            )
+            if k in first
+        },
         "format_version": FORMAT_VERSION,
-        "settings": {"merged_from": [
-            {"dir": str(s), "settings": m.get("settings"), "episodes": m["episodes"]}
-            for s, m in zip(sources, manifests)
-        ]},
+        "settings": {
+            "merged_from": [
+                {"dir": str(s), "settings": m.get("settings"), "episodes": m["episodes"]}
+                for s, m in zip(sources, manifests)
+            ]
+        },
         "episodes": len(episodes),
         "frames": total_frames,
         "shards": shards,

@@ -83,11 +83,15 @@ class PixelPredictor(nn.Module):
         self.down = nn.ModuleList()
         c_in = 3 * cfg.history
         for c in chans:
-            self.down.append(nn.Sequential(
-                nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GroupNorm(8, c), nn.GELU()))
+            self.down.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GroupNorm(8, c), nn.GELU()
+                )
+            )
             c_in = c
-        self.film = nn.Sequential(nn.Linear(cfg.action_dim, 128), nn.SiLU(),
-                                  nn.Linear(128, 2 * chans[-1]))
+        self.film = nn.Sequential(
+            nn.Linear(cfg.action_dim, 128), nn.SiLU(), nn.Linear(128, 2 * chans[-1])
+        )
         nn.init.zeros_(self.film[2].weight)
         nn.init.zeros_(self.film[2].bias)
         self.mid = _block(chans[-1], chans[-1])
@@ -96,10 +100,14 @@ class PixelPredictor(nn.Module):
         c = chans[-1]
         for skip in reversed(skips):
             out = max(skip, 32)  # at least 32 wide (and a multiple of 8 for GroupNorm)
-            self.up.append(nn.ModuleDict({
-                "up": nn.ConvTranspose2d(c, out, 4, stride=2, padding=1),
-                "fuse": _block(out + skip, out),
-            }))
+            self.up.append(
+                nn.ModuleDict(
+                    {
+                        "up": nn.ConvTranspose2d(c, out, 4, stride=2, padding=1),
+                        "fuse": _block(out + skip, out),
+                    }
+                )
+            )
             c = out
         self.head = nn.Conv2d(c, 3, 3, padding=1)
         nn.init.zeros_(self.head.weight)  # starts as "the next frame is the last one"
@@ -156,8 +164,14 @@ def save_pixel_model(
     with atomic_path(run_dir / MODEL_FILE) as tmp:
         save_file(weights, tmp)
         digest = _sha256(tmp)
-    meta = {"kind": KIND, "format_version": 1, "model": dataclasses.asdict(model.config),
-            "step": step, "sha256": digest, **extra}
+    meta = {
+        "kind": KIND,
+        "format_version": 1,
+        "model": dataclasses.asdict(model.config),
+        "step": step,
+        "sha256": digest,
+        **extra,
+    }
     with atomic_path(run_dir / CONFIG_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -239,12 +253,16 @@ def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
         torch.manual_seed(cfg.seed)
         sampler = torch.Generator().manual_seed(cfg.seed)
         # Step 2. Model and optimiser.
-        model = PixelPredictor(PixelModelConfig(ds.image_size, ds.action_dim, cfg.history,
-                                                cfg.frameskip, cfg.channels))
+        model = PixelPredictor(
+            PixelModelConfig(ds.image_size, ds.action_dim, cfg.history, cfg.frameskip, cfg.channels)
+        )
         model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16)
-                    if bf16_native(torch.device("cpu")) else nullcontext())
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if bf16_native(torch.device("cpu"))
+            else nullcontext()
+        )
         bar = tqdm(total=cfg.steps, desc="pixel baseline", unit="step", disable=not cfg.progress)
         t0, loss_value = time.perf_counter(), float("nan")
         for step in range(1, cfg.steps + 1):
@@ -269,12 +287,22 @@ def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss_value:.2e}")
         bar.close()
-        save_pixel_model(cfg.out, model.eval(), cfg.steps, {
-            "data": str(cfg.data), "manifest_hash": ds.manifest_hash, "env": ds.env_name,
-            "final_loss": loss_value, "train_seconds": round(time.perf_counter() - t0, 1),
-            "train": {k: str(v) if isinstance(v, Path) else v
-                      for k, v in dataclasses.asdict(cfg).items()},
-        })
+        save_pixel_model(
+            cfg.out,
+            model.eval(),
+            cfg.steps,
+            {
+                "data": str(cfg.data),
+                "manifest_hash": ds.manifest_hash,
+                "env": ds.env_name,
+                "final_loss": loss_value,
+                "train_seconds": round(time.perf_counter() - t0, 1),
+                "train": {
+                    k: str(v) if isinstance(v, Path) else v
+                    for k, v in dataclasses.asdict(cfg).items()
+                },
+            },
+        )
         return cfg.out
     finally:
         torch.set_num_threads(threads)
@@ -295,11 +323,14 @@ def pixel_surprise(model: PixelPredictor, batch_size: int = 16) -> Any:
         idx = model_frames(Fr, s)
         T = len(idx)
         if actions.shape[-1] * s != model.action_dim:
-            raise ValueError(f"clip actions of size {actions.shape[-1]} do not fit the pixel "
-                             f"model's {model.action_dim} (frameskip {s})")
+            raise ValueError(
+                f"clip actions of size {actions.shape[-1]} do not fit the pixel "
+                f"model's {model.action_dim} (frameskip {s})"
+            )
         if frames.shape[2] != model.image_size:
-            raise ValueError(f"clips are {frames.shape[2]} px; the pixel model takes "
-                             f"{model.image_size}")
+            raise ValueError(
+                f"clips are {frames.shape[2]} px; the pixel model takes {model.image_size}"
+            )
         acts = torch.from_numpy(skip_actions(actions, s, T - 1)).float()  # (N, T-1, A')
         # History windows ending at each frame t-1 (left-padded with frame 0): (T-1, k) indices.
         hist = np.clip(np.arange(T - 1)[:, None] + np.arange(-k + 1, 1)[None], 0, None)

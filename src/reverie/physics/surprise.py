@@ -197,8 +197,12 @@ def _group_metrics(
 
 
 def metrics(
-    max_pos: np.ndarray, max_imp: np.ndarray, mean_pos: np.ndarray, mean_imp: np.ndarray,
-    categories: list[str], variants: list[str] | None = None,
+    max_pos: np.ndarray,
+    max_imp: np.ndarray,
+    mean_pos: np.ndarray,
+    mean_imp: np.ndarray,
+    categories: list[str],
+    variants: list[str] | None = None,
 ) -> dict[str, Any]:
     """Overall, per-category and per-variant metrics from clip scores (each (P,))."""
     out = _group_metrics(max_pos, max_imp, mean_pos, mean_imp)
@@ -207,8 +211,9 @@ def metrics(
         out[key] = {}
         for name in dict.fromkeys(labels.tolist()):
             sel = labels == name
-            out[key][name] = _group_metrics(max_pos[sel], max_imp[sel], mean_pos[sel],
-                                            mean_imp[sel])
+            out[key][name] = _group_metrics(
+                max_pos[sel], max_imp[sel], mean_pos[sel], mean_imp[sel]
+            )
     return out
 
 
@@ -220,13 +225,21 @@ def evaluate_scorer(scorer: Scorer, clips: ClipSet) -> dict[str, Any]:
     surprise_imp = scorer(clips.impossible, clips.actions)
     max_pos, mean_pos = clip_scores(surprise_pos, v)
     max_imp, mean_imp = clip_scores(surprise_imp, v)
-    result = metrics(max_pos, max_imp, mean_pos, mean_imp, clips.categories,
-                     [p["variant"] for p in clips.pairs])
+    result = metrics(
+        max_pos, max_imp, mean_pos, mean_imp, clips.categories, [p["variant"] for p in clips.pairs]
+    )
     result["score"] = "max surprise from the violation frame on"
     result["pairs"] = [
-        {"index": p["index"], "category": p["category"], "variant": p["variant"],
-         "violation_frame": p["violation_frame"], "possible": float(a), "impossible": float(b),
-         "possible_mean": float(c), "impossible_mean": float(d)}
+        {
+            "index": p["index"],
+            "category": p["category"],
+            "variant": p["variant"],
+            "violation_frame": p["violation_frame"],
+            "possible": float(a),
+            "impossible": float(b),
+            "possible_mean": float(c),
+            "impossible_mean": float(d),
+        }
         for p, a, b, c, d in zip(clips.pairs, max_pos, max_imp, mean_pos, mean_imp)
     ]
     result["_curves"] = (surprise_pos, surprise_imp)
@@ -241,8 +254,12 @@ def load_scorer(cfg: ScoreConfig) -> tuple[Scorer, dict[str, Any]]:
         if cfg.model == "untrained":
             raise ValueError("--model untrained applies to world-model checkpoints only")
         pixel, meta = load_pixel_model(cfg.checkpoint, cfg.device)
-        info = {"kind": "pixel-baseline", "checkpoint": str(cfg.checkpoint),
-                "step": meta.get("step"), "params": _params(pixel)}
+        info = {
+            "kind": "pixel-baseline",
+            "checkpoint": str(cfg.checkpoint),
+            "step": meta.get("step"),
+            "params": _params(pixel),
+        }
         return pixel_surprise(pixel, cfg.batch_size), info
     from reverie.checkpoint import load_checkpoint
     from reverie.models.world_model import WorldModel
@@ -253,9 +270,15 @@ def load_scorer(cfg: ScoreConfig) -> tuple[Scorer, dict[str, Any]]:
         torch.manual_seed(cfg.seed)
         model = WorldModel(model.config).to(cfg.device).eval()
         kind = "jepa-untrained"
-    info = {"kind": kind, "checkpoint": str(cfg.checkpoint), "step": meta.get("step"),
-            "env": meta.get("env"), "frameskip": model.frameskip, "history": model.history,
-            "params": _params(model)}
+    info = {
+        "kind": kind,
+        "checkpoint": str(cfg.checkpoint),
+        "step": meta.get("step"),
+        "env": meta.get("env"),
+        "frameskip": model.frameskip,
+        "history": model.history,
+        "params": _params(model),
+    }
     return latent_surprise(model, cfg.batch_size), info
 
 
@@ -274,15 +297,24 @@ def score_clips(cfg: ScoreConfig) -> dict[str, Any]:
 
 
 def write_result(
-    result: dict[str, Any], clips: ClipSet, info: dict[str, Any], out: Path, plot: bool = True,
+    result: dict[str, Any],
+    clips: ClipSet,
+    info: dict[str, Any],
+    out: Path,
+    plot: bool = True,
     t0: float | None = None,
 ) -> dict[str, Any]:
     """Add the model and clip descriptions, write ``out`` (JSON) and the PNG beside it."""
     curves = result.pop("_curves")
     result["model"] = info
-    result["clips"] = {"dir": str(clips.root), "sha256": clips.manifest["sha256"],
-                       "pairs": len(clips.pairs), "frames": clips.manifest["frames"],
-                       "size": clips.manifest["size"], "seed": clips.manifest["seed"]}
+    result["clips"] = {
+        "dir": str(clips.root),
+        "sha256": clips.manifest["sha256"],
+        "pairs": len(clips.pairs),
+        "frames": clips.manifest["frames"],
+        "size": clips.manifest["size"],
+        "seed": clips.manifest["seed"],
+    }
     if t0 is not None:
         result["seconds"] = round(time.perf_counter() - t0, 2)
     if plot:

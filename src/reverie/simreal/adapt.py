@@ -217,7 +217,7 @@ def adaptation_curve(
     """SR under ``cfg.shift`` after adapting with each K; checkpoints in OUT/k<K>, JSON at
     OUT/adapt_curve.json. ``eval_kwargs`` go to ``EvalConfig`` (planner, samples, ...)."""
     from reverie.evaluate import EvalConfig, evaluate
-    from reverie.simreal.shifts import _latency_in_evaluate
+    from reverie.simreal.shifts import shifted_evaluation
 
     points = []
     shift = None
@@ -225,7 +225,7 @@ def adaptation_curve(
         run = adapt(dataclasses.replace(cfg, episodes=k, out=cfg.out / f"k{k:03d}"))
         env = cfg.env or read_env(run)
         shift = parse_shift(env, cfg.shift)
-        with _latency_in_evaluate(shift.latency):
+        with shifted_evaluation(shift.latency):
             ev = evaluate(
                 EvalConfig(
                     checkpoint=run,
