@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reverie.planning.objective import Objective, SeededGenerators, check_bounds, start_mean
+from reverie.planning.objective import Objective, SeededPlanner, check_bounds, start_mean
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,8 @@ class CEMConfig:
         check_bounds(self.action_low, self.action_high)
 
 
-class CEM:
+class CEM(SeededPlanner):
     """Cross-entropy method over action sequences; ``plan`` returns the final mean (B, H, A')."""
-
-    def __init__(self, config: CEMConfig, action_dim: int) -> None:
-        if action_dim < 1:
-            raise ValueError(f"action_dim must be >= 1, got {action_dim}")
-        self.config, self.action_dim, self.horizon = config, action_dim, config.horizon
-        self.generators = SeededGenerators(config.seed)
-
-    def reseed(self, seed: int) -> None:
-        """Restart the planner's random stream (evaluation reseeds per episode)."""
-        self.generators.reseed(seed)
 
     @torch.no_grad()
     def plan(

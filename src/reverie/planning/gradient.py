@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reverie.planning.objective import Objective, SeededGenerators, check_bounds, start_mean
+from reverie.planning.objective import Objective, SeededPlanner, check_bounds, start_mean
 
 SQUASHES = ("tanh", "clip")
 
@@ -61,17 +61,8 @@ class GradientConfig:
         check_bounds(self.action_low, self.action_high)
 
 
-class GradientPlanner:
+class GradientPlanner(SeededPlanner):
     """Adam over N parallel action sequences; ``plan`` returns the best one seen (B, H, A')."""
-
-    def __init__(self, config: GradientConfig, action_dim: int) -> None:
-        if action_dim < 1:
-            raise ValueError(f"action_dim must be >= 1, got {action_dim}")
-        self.config, self.action_dim, self.horizon = config, action_dim, config.horizon
-        self.generators = SeededGenerators(config.seed)
-
-    def reseed(self, seed: int) -> None:
-        self.generators.reseed(seed)
 
     def plan(
         self, objective: Objective, init_mean: Tensor | None = None

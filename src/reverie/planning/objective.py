@@ -242,3 +242,17 @@ class SeededGenerators:
         if key not in self._gens:
             self._gens[key] = torch.Generator(device=key).manual_seed(self.seed)
         return self._gens[key]
+
+
+class SeededPlanner:
+    """Plumbing shared by the sampling planners: config, sizes, seeded generators per device."""
+
+    def __init__(self, config: Any, action_dim: int) -> None:
+        if action_dim < 1:
+            raise ValueError(f"action_dim must be >= 1, got {action_dim}")
+        self.config, self.action_dim, self.horizon = config, action_dim, config.horizon
+        self.generators = SeededGenerators(config.seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the planner's random stream (evaluation reseeds per episode)."""
+        self.generators.reseed(seed)
