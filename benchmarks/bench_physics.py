@@ -46,7 +46,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--mixed-episodes", type=int, default=200)
     p.add_argument("--episode-steps", type=int, default=50)
     p.add_argument("--steps", type=int, default=4000, help="JEPA training steps")
-    p.add_argument("--pixel-steps", type=int, default=3000, help="pixel baseline steps")
+    p.add_argument("--pixel-steps", type=int, default=2500, help="pixel baseline steps")
     p.add_argument("--history", type=int, default=4, help="k, frames of context (both models)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training")
     p.add_argument("--workers", type=int, default=2, help="processes for clips and data")
@@ -106,6 +106,7 @@ def main() -> None:
                 preset="cpu",
                 steps=args.steps,
                 history=args.history,
+                frameskip=1,  # every 0.1 s frame: a fall lasts 3 frames
                 threads=args.threads,
                 tensorboard=False,
                 resume=True,

@@ -17,12 +17,15 @@ from reverie.envs.tabletop import TABLE_TOP
 from reverie.io import ReverieError
 from reverie.physics.clips import (
     CATEGORIES,
+    HARD_VARIANTS,
     PHYSICS_SEED_BASE,
     VARIANTS,
     GenerateConfig,
     load_clips,
+    make_pair,
     pair_seed,
     reproduce_pair,
+    variants,
 )
 
 
@@ -114,3 +117,20 @@ def test_bad_config_and_corrupt_files_are_refused(clip_dir: Path, tmp_path: Path
     (bad / "clips.h5").write_bytes((clip_dir / "clips.h5").read_bytes()[:1000])
     with pytest.raises(ReverieError, match="checksum"):
         load_clips(bad)
+
+
+def test_hard_variants_make_matched_pairs() -> None:
+    from reverie.envs import make
+
+    env = make("tabletop", size=32)
+    for category, hard in HARD_VARIANTS.items():
+        cycle = variants(category, hard=True)
+        for variant in hard:
+            base = PHYSICS_SEED_BASE
+            seed = next(base + s for s in range(10) if cycle[(base + s) % len(cycle)] == variant)
+            plan, arrays = make_pair(category, seed, size=32, frames=16, env=env, hard=True)
+            assert plan.variant == variant
+            v = plan.violation_frame
+            np.testing.assert_array_equal(arrays["possible"][:v], arrays["impossible"][:v])
+            assert np.any(arrays["possible"][v:] != arrays["impossible"][v:])
+    env.close()

@@ -11,8 +11,10 @@ Surprise of frame t+1 = the world model's teacher-forced latent prediction error
 ``mean_d (predict(z_{t-k+1..t}, a_t) - encode(o_{t+1}))_d²``: the model sees the real frames up to
 t and the action taken after t (zeros for passive clips) and is scored on the frame that came.
 A model trained with frameskip s sees every s-th frame, its actions the s raw actions between
-them concatenated. A clip's score is the max (and, reported beside it, the mean) surprise over
-the frames from the violation frame on: frames before it are identical in both clips of a pair.
+them concatenated (clips are 10 frames/s and a fall lasts 3 frames: train physics models with
+``--frameskip 1``; the cpu preset's default of 5 suits planning, not this). A clip's score is
+the max (and, reported beside it, the mean) surprise over the frames from the violation frame on:
+frames before it are identical in both clips of a pair.
 
 Metrics (all from the max score unless named ``*_mean``):
 
@@ -25,7 +27,9 @@ Metrics (all from the max score unless named ``*_mean``):
 
 The JSON also holds Wilson 95% intervals, per-variant accuracies and every pair's two scores; a PNG
 beside it plots the surprise curves of one pair per category. ``--model untrained`` scores the
-checkpoint's architecture with fresh random weights (the chance baseline); a checkpoint written
+checkpoint's architecture with fresh random weights, i.e. as training starts it (its predictor
+begins as copy-last, so this is a change detector in random features; the suite is balanced so
+that it sits near chance overall, see ``reverie.physics.clips``); a checkpoint written
 by ``reverie.physics.pixel_baseline`` is scored the same way with pixel MSE as its surprise.
 """
 
@@ -315,6 +319,7 @@ def write_result(
         "size": clips.manifest["size"],
         "seed": clips.manifest["seed"],
     }
+    result["out"] = str(out)
     if t0 is not None:
         result["seconds"] = round(time.perf_counter() - t0, 2)
     if plot:
