@@ -97,11 +97,13 @@ class CollectConfig:
 
 def run_episode(env: Any, policy_name: str, seed: int, steps: int) -> dict[str, Any]:
     """One episode: frames (L+1), actions (L), states (L+1), all from the env seeded by ``seed``."""
-    obs, info = env.reset(seed=seed)
+    env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     policy = make_policy(policy_name)
     policy.reset(env, rng)
-    frames, actions, states = [obs], [], [info["state"]]
+    # Frame 0 is recorded after the policy's reset, which may set the scene (passive events).
+    obs, state = env.render(), env.get_state()
+    frames, actions, states = [obs], [], [state]
     for _ in range(steps):
         action = np.asarray(policy(env, rng), np.float32)
         obs, _, _, _, info = env.step(action)
