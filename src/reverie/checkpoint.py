@@ -221,17 +221,22 @@ def load_checkpoint(
         config = WorldModelConfig.from_dict(meta["model"])
     except (TypeError, ValueError) as e:
         raise ReverieError(f"checkpoint {run_dir} has an incompatible model config: {e}") from None
+    model = load_weights(WorldModel(config), path, "model")
+    return model.to(device).eval(), meta
+
+
+def load_weights(module: torch.nn.Module, path: Path, what: str) -> torch.nn.Module:
+    """Fill ``module`` from a safetensors file; unreadable or mismatched weights raise one line."""
     try:
         weights = load_file(path)
     except Exception as e:  # safetensors raises several types for bad files
         raise ReverieError(f"cannot read {path}: {e}") from None
-    model = WorldModel(config)
     try:
-        model.load_state_dict(weights, strict=True)
+        module.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise ReverieError(f"weights in {path} do not fit the model config: {first}") from None
-    return model.to(device).eval(), meta
+        raise ReverieError(f"weights in {path} do not fit the {what} config: {first}") from None
+    return module
 
 
 def load_train_state(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
@@ -445,7 +445,7 @@ def load_decoder(
     Refuses, with a one-line ``ReverieError``, a missing, corrupt or mismatched decoder, or one
     trained for other world-model weights than the checkpoint's current ones.
     """
-    from reverie.checkpoint import read_meta
+    from reverie.checkpoint import load_weights, read_meta
 
     run_dir = Path(run_dir)
     run_dir = run_dir.parent if run_dir.is_file() else run_dir
@@ -478,16 +478,7 @@ def load_decoder(
         config = DecoderConfig.from_dict(info.get("decoder"))
     except (TypeError, ValueError) as e:
         raise ReverieError(f"{run_dir / DECODER_JSON} has an invalid decoder config: {e}") from None
-    try:
-        weights = load_file(path)
-    except Exception as e:  # safetensors raises several types for bad files
-        raise ReverieError(f"cannot read {path}: {e}") from None
-    decoder = Decoder(config)
-    try:
-        decoder.load_state_dict(weights, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ReverieError(f"weights in {path} do not fit the decoder config: {first}") from None
+    decoder = load_weights(Decoder(config), path, "decoder")
     return decoder.to(device).eval(), info
 
 
