@@ -27,7 +27,7 @@ from reverie.data.collect import CollectConfig, collect
 from reverie.evaluate import EvalConfig, evaluate
 from reverie.io import atomic_write_json
 from reverie.simreal.adapt import AdaptConfig, adapt
-from reverie.simreal.shifts import parse_shift, shifted_evaluation
+from reverie.simreal.shifts import parse_shift
 from reverie.train import TrainConfig, train
 
 
@@ -60,9 +60,10 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         videos=0,
         out=args.out / f"eval_{tag}.json",
         factors=s.factor_string() if s else "",
+        latency=s.latency if s else 0,
+        source_pairs=True,
     )
-    with shifted_evaluation(s.latency if s else 0):
-        r = evaluate(cfg, progress=False)
+    r = evaluate(cfg, progress=False)
     return {k: r[k] for k in ("success_rate", "successes", "episodes", "ci95")}
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from reverie.data.format import EVAL_SEED_BASE
 from reverie.envs import make, resolve
+from reverie.envs.latency import LatencyEnv
 from reverie.io import ReverieError, atomic_write_json
 
 EVAL_PLANNERS = ("cem", "mppi", "gradient", "random", "oracle")
@@ -79,6 +80,11 @@ class EvalConfig:
     two by up to 10x on a loaded 2-core machine (threads spin-wait for each other)."""
     factors: str = ""
     """Factor overrides for the env, e.g. 'mass=2.0,friction=0.3' (the sim-to-real shifts)."""
+    latency: int = 0
+    """Action delay in env steps: the env executes each action this many steps late (a shift)."""
+    source_pairs: bool = False
+    """Draw the start/goal pairs under the env's default factors, so source and shifted runs
+    share them (a paired comparison; otherwise a slow shift makes the 25-step goals nearer)."""
 
     def __post_init__(self) -> None:
         if self.planner not in EVAL_PLANNERS:
@@ -114,6 +120,8 @@ class EvalConfig:
             raise ValueError(f"--cost must be sum or final, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:
             raise ValueError("--frameskip must be >= 1")
+        if self.latency < 0:
+            raise ValueError(f"--latency must be >= 0, got {self.latency}")
         parse_factors(self.factors)
 
 
@@ -239,11 +247,15 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     factors = parse_factors(cfg.factors)
     env = make(env_name, size=size, factors=factors)
     twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
+    if cfg.latency:
+        env = LatencyEnv(env, cfg.latency)  # the oracle's twin plans without the delay
+    # Pairs come from the source env (default factors) with --source-pairs, else from the env.
+    pair_env = make(env_name, size=size) if cfg.source_pairs else env
     action_dim = int(np.prod(env.action_space.shape)) * frameskip
     low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
 
     # Step 2. the held-out pairs.
-    pairs, replaced = make_pairs(env, cfg.episodes, cfg.seed, cfg.goal_steps)
+    pairs, replaced = make_pairs(pair_env, cfg.episodes, cfg.seed, cfg.goal_steps)
 
     # Step 3. planner and objective factory.
     if cfg.planner == "oracle":
@@ -325,7 +337,13 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             result = run_episode(env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame)
         successes += result.success
         plan_ms += result.plan_ms
-        record = {"episode": i, "seed": pair["seed"], **result.to_json()}
+        start_distance = float(env.goal_distance(pair["start"], pair["goal"]))
+        record = {
+            "episode": i,
+            "seed": pair["seed"],
+            "start_distance": round(start_distance, 4),
+            **result.to_json(),
+        }
         if result.frames is not None:
             video_dir.mkdir(parents=True, exist_ok=True)
             gif = video_dir / f"ep_{i:03d}.gif"
@@ -355,6 +373,8 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "env_steps": int(sum(r["steps"] for r in records)),
         "frameskip": frameskip,
         "factors": factors,
+        "latency": cfg.latency,
+        "source_pairs": cfg.source_pairs,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
         "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],

@@ -143,17 +143,48 @@ def test_run_shift_writes_results_and_report(tmp_path: Path) -> None:
     assert "physics-hard" in html and "ΔSR" in html
 
 
-def test_shifted_evaluation_draws_pairs_with_source_physics() -> None:
-    import reverie.evaluate as ev
-    from reverie.simreal.shifts import shifted_evaluation
+def test_source_pairs_and_latency_reach_the_evaluation(tmp_path) -> None:
+    from reverie.envs.latency import LatencyEnv
+    from reverie.evaluate import EvalConfig, evaluate, make_pairs
 
-    source_pairs, _ = ev.make_pairs(make("tworoom"), 3, 0, 25)
-    slow = make_shifted("tworoom", parse_shift("tworoom", "physics-hard"))
-    with shifted_evaluation(1):
-        pairs, _ = ev.make_pairs(slow, 3, 0, 25)
-        assert isinstance(ev.make("tworoom"), type(slow))  # the acting env carries the latency
-    for a, b in zip(source_pairs, pairs):
-        np.testing.assert_array_equal(a["goal"], b["goal"])
-    assert ev.make is make  # restored after the block
-    naive, _ = ev.make_pairs(slow, 3, 0, 25)  # without it: slow physics, nearer goals
-    assert not np.array_equal(naive[0]["goal"], source_pairs[0]["goal"])
+    hard = parse_shift("tworoom", "physics-hard")
+    source_pairs, _ = make_pairs(make("tworoom"), 2, 0, 25)
+    naive, _ = make_pairs(make_shifted("tworoom", hard), 2, 0, 25)
+    assert not np.array_equal(naive[0]["goal"], source_pairs[0]["goal"])  # slow physics: nearer
+
+    def run(tag: str, **kw) -> dict:
+        cfg = EvalConfig(
+            env="tworoom",
+            planner="oracle",
+            episodes=2,
+            samples=20,
+            iterations=2,
+            elites=5,
+            budget=10,
+            videos=0,
+            factors=hard.factor_string(),
+            out=tmp_path / f"{tag}.json",
+            **kw,
+        )
+        return evaluate(cfg, progress=False)
+
+    paired = run("paired", latency=hard.latency, source_pairs=True)
+    assert paired["latency"] == hard.latency >= 1 and paired["source_pairs"] is True
+    source_d = [make("tworoom").goal_distance(p["start"], p["goal"]) for p in source_pairs]
+    got_d = [r["start_distance"] for r in paired["records"]]
+    np.testing.assert_allclose(got_d, source_d, atol=1e-3)
+    naive_run = run("naive", latency=hard.latency)
+    naive_d = [make("tworoom").goal_distance(p["start"], p["goal"]) for p in naive]
+    np.testing.assert_allclose(
+        [r["start_distance"] for r in naive_run["records"]], naive_d, atol=1e-3
+    )
+    # The delay really reaches the acting env: the first action of an episode is not executed.
+    env = LatencyEnv(make("tworoom"), 1)
+    env.reset(seed=0)
+    before = env.get_state()
+    env.step(np.array([1.0, 1.0], np.float32))
+    np.testing.assert_array_equal(env.get_state()[:2], before[:2])
+    env.step(np.array([0.0, 0.0], np.float32))
+    assert env.get_state()[0] > before[0]
+    with pytest.raises(ValueError, match="latency"):
+        EvalConfig(env="tworoom", planner="oracle", latency=-1)

@@ -217,7 +217,6 @@ def adaptation_curve(
     """SR under ``cfg.shift`` after adapting with each K; checkpoints in OUT/k<K>, JSON at
     OUT/adapt_curve.json. ``eval_kwargs`` go to ``EvalConfig`` (planner, samples, ...)."""
     from reverie.evaluate import EvalConfig, evaluate
-    from reverie.simreal.shifts import shifted_evaluation
 
     points = []
     shift = None
@@ -225,19 +224,20 @@ def adaptation_curve(
         run = adapt(dataclasses.replace(cfg, episodes=k, out=cfg.out / f"k{k:03d}"))
         env = cfg.env or read_env(run)
         shift = parse_shift(env, cfg.shift)
-        with shifted_evaluation(shift.latency):
-            ev = evaluate(
-                EvalConfig(
-                    checkpoint=run,
-                    episodes=eval_episodes,
-                    seed=cfg.seed,
-                    out=run / "eval_shift.json",
-                    videos=0,
-                    factors=shift.factor_string(),
-                    **eval_kwargs,
-                ),
-                progress=False,
-            )
+        ev = evaluate(
+            EvalConfig(
+                checkpoint=run,
+                episodes=eval_episodes,
+                seed=cfg.seed,
+                out=run / "eval_shift.json",
+                videos=0,
+                factors=shift.factor_string(),
+                latency=shift.latency,
+                source_pairs=True,
+                **eval_kwargs,
+            ),
+            progress=False,
+        )
         points.append(
             {
                 "k": k,

@@ -25,10 +25,8 @@ prediction error by horizon on episodes collected under the shift.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ import torch
 from einops import rearrange
 
 from reverie.envs import env_class, make, resolve
+from reverie.envs.latency import LatencyEnv
 from reverie.io import ReverieError, atomic_write_json
 
 MAX_LATENCY = 3
@@ -180,70 +179,10 @@ def parse_shifts(env: str, text: str) -> list[Shift]:
 
 
 # ----------------------------------------------------------------------------------- latency
-class LatencyEnv:
-    """Env proxy whose ``step(a)`` executes the action given ``latency`` steps earlier.
-
-    Everything else (state, rendering, factors, expert, oracle batch physics) forwards to the
-    wrapped env, so planners and policies use it unchanged. The delay line is refilled with zero
-    actions at every reset (the actuator is idle before the first command).
-    """
-
-    def __init__(self, env: Any, latency: int) -> None:
-        self.env, self.latency = env, latency
-        self._queue: list[np.ndarray] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.env, name)
-
-    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        out = self.env.reset(**kwargs)
-        zero = np.zeros(self.env.action_space.shape, np.float32)
-        self._queue = [zero] * self.latency
-        return out
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._queue.append(np.asarray(action, np.float32))
-        return self.env.step(self._queue.pop(0))
-
-
 def make_shifted(env: str, shift: Shift, **kwargs: Any) -> Any:
     """The env under ``shift`` (factors applied at every reset; latency wrapper if any)."""
     base = make(env, factors=shift.factors, **kwargs)
     return LatencyEnv(base, shift.latency) if shift.latency else base
-
-
-@contextlib.contextmanager
-def shifted_evaluation(latency: int) -> Iterator[None]:
-    """Inside the block, ``reverie.evaluate.evaluate`` runs the shift protocol.
-
-    1. Start/goal pairs are drawn with the *source* physics (an env at default factors): without
-       this, a slow shift (low gain, high mass) would make the expert's 25-step goals nearer and
-       the task easier. The same pairs serve source and every shift (a paired comparison); the
-       episodes then run in the shifted env, whose goal image uses the shifted visuals.
-    2. With ``latency`` > 0 the acting env is wrapped in ``LatencyEnv`` (the oracle's batched
-       physics ignores the delay).
-
-    EvalConfig has no hook for either, so this swaps two module globals for the block's duration
-    (not thread-safe); the lead may replace it by EvalConfig fields.
-    """
-    import reverie.evaluate as ev
-
-    original_make, original_pairs = ev.make, ev.make_pairs
-
-    def source_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> Any:
-        base = getattr(env, "env", env)
-        source = original_make(base.short_name, size=base.size)
-        return original_pairs(source, episodes, seed, goal_steps)
-
-    def shifted_make(name: str, **kw: Any) -> Any:
-        env = original_make(name, **kw)
-        return LatencyEnv(env, latency) if latency else env
-
-    ev.make, ev.make_pairs = shifted_make, source_pairs  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        ev.make, ev.make_pairs = original_make, original_pairs
 
 
 # ----------------------------------------------------------------------------------- metrics
@@ -385,9 +324,10 @@ def _eval_setting(cfg: ShiftConfig, env: str, shift: Shift | None, out: Path) ->
         elites=min(cfg.elites, cfg.samples),
         videos=0,
         factors=shift.factor_string() if shift else "",
+        latency=shift.latency if shift else 0,
+        source_pairs=True,
     )
-    with shifted_evaluation(shift.latency if shift else 0):
-        return evaluate(ecfg, progress=False)
+    return evaluate(ecfg, progress=False)
 
 
 def run_shift(cfg: ShiftConfig, progress: bool = True) -> dict[str, Any]:
