@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reverie.cli import main
+from reverie.cli import COMMANDS, main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -67,3 +67,16 @@ def test_envs_lists_every_env(capsys: pytest.CaptureFixture) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == list(ENV_NAMES)
     assert all(r["success"] and r["physics_factors"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "command", [[c] for c in sorted(COMMANDS)] + [["physics", "generate"], ["physics", "eval"]]
+)
+def test_every_command_has_working_help(command: list[str], capsys: pytest.CaptureFixture) -> None:
+    # argparse %-formats help text: one stray "%" in a field docstring used to crash --help.
+    try:
+        code = main([*command, "--help"])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code in (0, None)
+    assert "usage" in capsys.readouterr().out

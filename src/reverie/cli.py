@@ -107,6 +107,11 @@ def cmd_play(argv: list[str]) -> None:
 
 def cmd_physics(argv: list[str]) -> None:
     actions = ("generate", "eval")
+    if argv and argv[0] in ("-h", "--help"):
+        print(
+            f"usage: reverie physics {{{'|'.join(actions)}}} [options]   (ACTION --help for each)"
+        )
+        return
     if not argv or argv[0] not in actions:
         raise ValueError(f"usage: reverie physics {{{'|'.join(actions)}}} [options]")
     if argv[0] == "generate":

@@ -80,7 +80,8 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
         note = "(required)" if required else f"(default: {default})"
-        help_ = f"{docs.get(f.name, '')} {note}"
+        # argparse %-formats help text: a literal "10%" in a docstring would crash --help.
+        help_ = f"{docs.get(f.name, '')} {note}".replace("%", "%%")
         tp = hints[f.name]
         if tp is bool:
             parser.add_argument(

@@ -30,7 +30,9 @@ from tqdm import tqdm
 from reverie.data.format import EVAL_SEED_BASE
 from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
+from reverie.hardware import bf16_native
 from reverie.io import ReverieError, atomic_write_json
+from reverie.planning.objective import REDUCTIONS
 
 EVAL_PLANNERS = ("cem", "mppi", "gradient", "random", "oracle")
 
@@ -75,6 +77,9 @@ class EvalConfig:
     """Frames of context handed to the model (None: the model's own history k)."""
     videos: int = 4
     """Episodes whose frames are saved as GIFs beside the JSON (0 = none)."""
+    precision: str = "auto"
+    """Model arithmetic while planning: auto (bf16 autocast where the hardware runs it natively,
+    ~1.5x faster CEM on this CPU class; costs are still compared in fp32) | fp32 | bf16."""
     threads: int = 1
     """torch CPU threads while planning. Planning runs many small matmuls, where one thread beat
     two by up to 10x on a loaded 2-core machine (threads spin-wait for each other)."""
@@ -116,10 +121,12 @@ class EvalConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if self.elites > self.samples:
             raise ValueError(f"--elites {self.elites} > --samples {self.samples}")
-        if self.cost not in ("sum", "final"):
-            raise ValueError(f"--cost must be sum or final, got {self.cost!r}")
+        if self.cost not in REDUCTIONS:
+            raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:
             raise ValueError("--frameskip must be >= 1")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.latency < 0:
             raise ValueError(f"--latency must be >= 0, got {self.latency}")
         parse_factors(self.factors)
@@ -312,7 +319,12 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if model is not None and planner.action_dim != model.action_dim:
         raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
 
-    # Step 4. closed-loop episodes.
+    # Step 4. closed-loop episodes (bf16 autocast only touches the model's matmuls and convs).
+    device = next(model.parameters()).device if model is not None else torch.device("cpu")
+    use_bf16 = model is not None and (
+        cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_native(device))
+    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
     out = cfg.out or (
         Path(cfg.checkpoint) / f"eval_{cfg.planner}.json"
         if cfg.checkpoint
@@ -333,7 +345,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             history=cfg.history or (model.history if model is not None else 1),
             record_frames=i < cfg.videos,
         )
-        with torch.inference_mode(cfg.planner != "gradient"):
+        with torch.inference_mode(cfg.planner != "gradient"), autocast:
             result = run_episode(env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame)
         successes += result.success
         plan_ms += result.plan_ms
@@ -374,6 +386,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "frameskip": frameskip,
         "factors": factors,
         "latency": cfg.latency,
+        "bf16": use_bf16,
         "source_pairs": cfg.source_pairs,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},

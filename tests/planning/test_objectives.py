@@ -46,10 +46,12 @@ def test_costs_match_hand_computation() -> None:
     summed = LatentGoalObjective(model, z0, goal)(actions)
     final = LatentGoalObjective(model, z0, goal, reduce="final")(actions)
     l2 = LatentGoalObjective(model, z0, goal, distance="l2")(actions)
+    terminal = LatentGoalObjective(model, z0, goal, reduce="sum+final")(actions)
     assert summed.tolist() == [[5.0, 27.0]]
     assert final.tolist() == [[0.0, 9.0]]
     assert torch.allclose(l2, torch.tensor([[3.0, 9.0]]))
-    assert model.rollout_batches == [2, 2, 2]  # one (B*N) rollout per call
+    assert terminal.tolist() == [[5.0 + 3 * 0.0, 27.0 + 3 * 9.0]]  # the sum + H x the final step
+    assert model.rollout_batches == [2, 2, 2, 2]  # one (B*N) rollout per call
 
 
 def test_batched_problems_keep_their_own_context_and_goal() -> None:

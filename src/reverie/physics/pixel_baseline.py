@@ -242,7 +242,7 @@ class PixelTrainConfig:
 def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
     """Train the pixel predictor on ``cfg.data``; returns the run directory."""
     from reverie.data.dataset import SequenceDataset
-    from reverie.train import bf16_native
+    from reverie.hardware import bf16_native
 
     threads = torch.get_num_threads()
     if cfg.threads is not None:

@@ -26,7 +26,7 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor
 
-REDUCTIONS = ("sum", "final")
+REDUCTIONS = ("sum", "final", "sum+final")
 DISTANCES = ("sq_l2", "l2")
 
 
@@ -60,8 +60,13 @@ def _check_reduce(reduce: str) -> None:
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
-    """(B, N, H) per-step costs -> (B, N): summed over the horizon, or the final step only."""
-    return step_costs.sum(-1) if reduce == "sum" else step_costs[..., -1]
+    """(B, N, H) per-step costs -> (B, N): summed over the horizon (``sum``), the final step only
+    (``final``), or the sum plus a terminal term weighted by H (``sum+final``)."""
+    if reduce == "sum":
+        return step_costs.sum(-1)
+    if reduce == "final":
+        return step_costs[..., -1]
+    return step_costs.sum(-1) + step_costs.shape[-1] * step_costs[..., -1]
 
 
 class LatentGoalObjective:
@@ -117,8 +122,9 @@ class LatentGoalObjective:
         with mode:
             flat = rearrange(actions, "b n h a -> (b n) h a")
             z = self.model.rollout(self._context(N), flat.to(self.z_context.dtype))  # (B*N, H, D)
-            z = rearrange(z, "(b n) h d -> b n h d", b=B)
-            sq = (z - self.z_goal[:, None, None, :]).pow(2).sum(-1)  # (B, N, H)
+            # Distances in fp32 even under bf16 autocast: candidates differ by small margins.
+            z = rearrange(z.float(), "(b n) h d -> b n h d", b=B)
+            sq = (z - self.z_goal.float()[:, None, None, :]).pow(2).sum(-1)  # (B, N, H)
             return sq if self.distance == "sq_l2" else sq.clamp_min(1e-12).sqrt()
 
     def __call__(self, actions: Tensor) -> Tensor:

@@ -70,8 +70,9 @@ class AdaptConfig:
     """Windows per step."""
     horizon: int = 3
     """Frames after the history in each window (the rollout loss length)."""
-    lam: float = 0.1
-    """SIGReg weight (only matters with params=all: a frozen encoder gets no gradient)."""
+    lam: float | None = None
+    """SIGReg weight (only matters with params=all: a frozen encoder gets no gradient); None: the
+    λ the checkpoint was trained with."""
     rollout_weight: float = 1.0
     """Weight of the rollout loss term."""
     policy: str = "mixed"
@@ -94,7 +95,7 @@ class AdaptConfig:
         for name in ("steps", "batch_size", "horizon"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        if not self.lr > 0 or self.lam < 0 or self.rollout_weight < 0:
+        if not self.lr > 0 or (self.lam is not None and self.lam < 0) or self.rollout_weight < 0:
             raise ValueError("--lr must be > 0, --lam and --rollout-weight >= 0")
         if self.policy not in ("expert", "mixed", "random"):
             raise ValueError(f"--policy must be expert, mixed or random, got {self.policy!r}")
@@ -130,7 +131,7 @@ def finetune(
     from reverie.train import JEPALoss
 
     regularizer = build_regularizer("sigreg", 256, cfg.seed) if cfg.params == "all" else None
-    loss_fn = JEPALoss(model, regularizer, cfg.lam, cfg.rollout_weight, cfg.horizon)
+    loss_fn = JEPALoss(model, regularizer, cfg.lam or 0.0, cfg.rollout_weight, cfg.horizon)
     if cfg.params == "predictor":
         model.encoder.requires_grad_(False)
         trained = [p for p in model.predictor.parameters()]
@@ -182,6 +183,9 @@ def adapt(cfg: AdaptConfig) -> Path:
         n_windows = obs.shape[0]
         if cfg.progress:
             print(f"adapt: {cfg.episodes} episodes, {n_windows} windows, {cfg.steps} steps")
+        if cfg.lam is None:  # fine-tune with the regulariser weight the model was trained with
+            trained_lam = (meta.get("train") or {}).get("lam")
+            cfg = dataclasses.replace(cfg, lam=0.1 if trained_lam is None else float(trained_lam))
         losses = finetune(model, obs, actions, cfg)
     extra = {k: v for k, v in meta.items() if k not in _OWN_META}
     extra["adapt"] = {
