@@ -1,10 +1,13 @@
-"""Sim-to-real gap on Two-Room: source vs randomized training, before/after 20-episode adaptation.
+"""Sim-to-real gap: source vs randomized training, before/after K-episode adaptation.
 
     .venv/bin/python benchmarks/bench_simreal.py                        # full: 1000 eps, cpu preset
     .venv/bin/python benchmarks/bench_simreal.py --episodes 200 --steps 300 --eval-episodes 20 \
         --samples 100 --iterations 10 --out runs/bench_simreal_small     # a quick check
 
-Steps: (1) collect Two-Room data at the default factors and train the *source* model (or take
+    .venv/bin/python benchmarks/bench_simreal.py --checkpoint runs/demo --steps 4000 \
+        --adapt-episodes 20 5 100 --out runs/bench_simreal           # reuse the demo's model
+
+Steps: (1) collect ``--env`` data (Two-Room by default) at the default factors and train the *source* model (or take
 ``--checkpoint``); (2) collect with ``--randomize physics`` and train the *randomized* model;
 (3) for each model, closed-loop success on the source settings and under the shift
 (``physics-hard`` by default; the oracle CEM on the true shifted simulator gives the attainable
@@ -37,7 +40,7 @@ def _model(args: argparse.Namespace, name: str, randomize: str) -> Path:
         return run  # reuse a finished run (delete it to retrain)
     collect(
         CollectConfig(
-            env="tworoom", episodes=args.episodes, out=data, randomize=randomize, workers=1
+            env=args.env, episodes=args.episodes, out=data, randomize=randomize, workers=2
         ),
         progress=False,
     )
@@ -48,10 +51,10 @@ def _model(args: argparse.Namespace, name: str, randomize: str) -> Path:
 
 
 def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str) -> dict[str, Any]:
-    s = parse_shift("tworoom", shift) if shift else None
+    s = parse_shift(args.env, shift) if shift else None
     cfg = EvalConfig(
         checkpoint=ckpt,
-        env="tworoom",
+        env=args.env,
         planner="cem" if ckpt else "oracle",
         episodes=args.eval_episodes,
         samples=args.samples,
@@ -59,6 +62,8 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         elites=min(30, args.samples // 4),
         videos=0,
         out=args.out / f"eval_{tag}.json",
+        oracle_samples=args.oracle_samples,
+        oracle_iterations=args.oracle_iterations,
         factors=s.factor_string() if s else "",
         latency=s.latency if s else 0,
         source_pairs=True,
@@ -70,6 +75,7 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="source model (skip training)")
+    p.add_argument("--env", default="tworoom", help="tworoom | pusht | reacher | tabletop")
     p.add_argument("--out", type=Path, default=Path("runs/bench_simreal"))
     p.add_argument("--episodes", type=int, default=1000, help="training episodes per model")
     p.add_argument("--steps", type=int, default=None, help="training steps (preset default)")
@@ -78,7 +84,15 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=50)
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--iterations", type=int, default=30)
-    p.add_argument("--adapt-episodes", type=int, default=20)
+    p.add_argument("--oracle-samples", type=int, default=None, help="oracle CEM (default: same)")
+    p.add_argument("--oracle-iterations", type=int, default=None)
+    p.add_argument(
+        "--adapt-episodes",
+        type=int,
+        nargs="+",
+        default=[20],
+        help="K values of the adaptation curve (the first one is the 'recovered' column)",
+    )
     p.add_argument("--adapt-steps", type=int, default=300)
     p.add_argument("--skip-randomized", action="store_true")
     args = p.parse_args()
@@ -99,35 +113,39 @@ def main() -> None:
         print(f"{name} model ready at {time.perf_counter() - t0:.0f}s", flush=True)
         row = {"source": _sr(args, ckpt, None, f"{name}_source")}
         row["shift"] = _sr(args, ckpt, args.shift, f"{name}_shift")
-        adapted = adapt(
-            AdaptConfig(
-                checkpoint=ckpt,
-                out=args.out / f"adapt_{name}_{args.adapt_episodes}",
-                shift=args.shift,
-                episodes=args.adapt_episodes,
-                steps=args.adapt_steps,
-                progress=False,
+        for k in args.adapt_episodes:
+            adapted = adapt(
+                AdaptConfig(
+                    checkpoint=ckpt,
+                    out=args.out / f"adapt_{name}_{k}",
+                    shift=args.shift,
+                    episodes=k,
+                    steps=args.adapt_steps,
+                    progress=False,
+                )
             )
-        )
-        row["adapted"] = _sr(args, adapted, args.shift, f"{name}_adapted")
+            row[f"adapted_{k}"] = _sr(args, adapted, args.shift, f"{name}_adapted_{k}")
         rows[name] = row
         print(f"{name}: {json.dumps(row)}", flush=True)
 
     base = rows["source"]["source"]["success_rate"]
+    ks = args.adapt_episodes
     print(
-        f"\nTwo-Room, shift {args.shift}, {args.eval_episodes} held-out pairs per cell, CEM "
-        f"{args.samples}x{args.iterations}; adaptation: {args.adapt_episodes} episodes, "
-        f"{args.adapt_steps} predictor steps\n"
+        f"\n{args.env}, shift {args.shift}, {args.eval_episodes} held-out pairs per cell, CEM "
+        f"{args.samples}x{args.iterations}; adaptation: K episodes, {args.adapt_steps} predictor "
+        f"steps\n"
     )
-    print("| model | SR source | SR shift | ΔSR | SR after adapt | recovered vs source SR |")
-    print("|---|---|---|---|---|---|")
+    heads = " | ".join(f"SR after K={k}" for k in ks)
+    print(f"| model | SR source | SR shift | ΔSR | {heads} | K={ks[0]} recovers (vs source SR) |")
+    print("|---|---|---|---|" + "---|" * len(ks) + "---|")
     for name, row in rows.items():
         src, sh = row["source"]["success_rate"], row["shift"]["success_rate"]
-        ad = row.get("adapted", {}).get("success_rate")
-        rec = f"{100 * ad / base:.0f}%" if ad is not None and base else "-"
+        ads = [row.get(f"adapted_{k}", {}).get("success_rate") for k in ks]
+        rec = f"{100 * ads[0] / base:.0f}%" if ads[0] is not None and base else "-"
+        cells = " | ".join("-" if a is None else f"{a:g}%" for a in ads)
         print(
             f"| {name} | {src:g}% {row['source']['ci95']} | {sh:g}% {row['shift']['ci95']} | "
-            f"{sh - src:+g} | {'-' if ad is None else f'{ad:g}%'} | {rec} |"
+            f"{sh - src:+g} | {cells} | {rec} |"
         )
     result = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

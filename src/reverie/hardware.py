@@ -1,4 +1,4 @@
-"""What the hardware runs fast: shared by training, planning and the viewer.
+"""What the hardware runs fast: shared by training, planning and the pixel baseline.
 
 from reverie.hardware import bf16_native
 use_bf16 = bf16_native(torch.device("cpu"))   # AVX-512-BF16 / AMX-BF16 CPUs, most GPUs
@@ -15,7 +15,7 @@ from torch import nn
 
 @functools.lru_cache(maxsize=8)
 def bf16_native(device: torch.device) -> bool:
-    """Does this device run bf16 matmuls/convs natively (so autocast speeds training up)?"""
+    """Does this device run bf16 matmuls/convs natively (so autocast speeds the model up)?"""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
