@@ -55,6 +55,11 @@ def test_config_validation_and_presets(tmp_path: Path) -> None:
         TrainConfig(data=tmp_path, out=tmp_path, steps=0)
     with pytest.raises(ValueError, match="--lr"):
         TrainConfig(data=tmp_path, out=tmp_path, lr=float("nan"))
+    # λ: the env's own (Two-Room names 0.003), else the preset's; an explicit --lam wins.
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("tworoom").lam == 0.003
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("reacher").lam == 0.1
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved().lam == 0.1
+    assert TrainConfig(data=tmp_path, out=tmp_path, lam=0.05).resolved("tworoom").lam == 0.05
     cfg = TrainConfig(data=tmp_path, out=tmp_path, steps=7000).resolved()
     assert cfg.steps == 7000 and cfg.batch_size is not None and cfg.history == 3
     # Warmup then cosine decay to 10% of the peak.
@@ -114,7 +119,9 @@ def test_embeddings_have_not_collapsed(trained: Path) -> None:
     scores = evaluate(model, val, windows=400, horizon=2)
     health = {k[4:]: v for k, v in scores.items() if k.startswith("val/")}
     assert collapse_problems(health, model.embed_dim) == [], health
-    assert health["eff_rank"] > 0.25 * model.embed_dim and health["std_mean"] > 0.5
+    # Two-Room's visible state is 2-D and its light λ lets the embedding keep about that shape:
+    # it must still span both dimensions (a collapsed run scores ~0-1 here).
+    assert health["eff_rank"] >= 2.0 and health["std_mean"] > 0.5, health
 
 
 def test_run_writes_checkpoint_metrics_and_tensorboard(trained: Path, tworoom_data: Path) -> None:

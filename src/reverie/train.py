@@ -66,14 +66,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A useful Two-Room model in minutes on 2 cores (bf16 + channels_last where supported).
     # frameskip 5: one model step = 5 env steps, so a 5-step plan spans the room (with 1, the
     # embedding distance to a goal saturated beyond ~4 steps and planning failed).
-    # lam 0.003, not 0.1: SIGReg pushes every projection of the batch towards N(0, 1), which a
-    # 2-D world can only satisfy by folding its manifold through all 64 dimensions; the latent
-    # distance to a goal then saturates beyond ~25 units. Measured on Two-Room (2,000 steps):
-    # Spearman(latent, true distance) 0.49 at 0.1, 0.97 at 0.01, 0.99 at 0.001; CEM success 38%
-    # (4,000 steps) -> 80-84%. BatchNorm in the encoder, not SIGReg, is what prevents collapse.
+    # lam: the preset's λ applies unless the dataset's env names its own (``sigreg_lam``).
+    # SIGReg pushes every projection of the batch toward N(0, 1); a world whose visible state is
+    # a flat 2-D sheet (Two-Room) satisfies that only by folding the sheet through all 64
+    # dimensions, and the latent goal distance saturates: Spearman(latent, true distance) 0.49
+    # at 0.1 vs 0.99 at 0.003, CEM success 38% vs 82%. A world of angles (Reacher: a torus) needs
+    # the opposite: at 0.003 its embedding fell to effective rank 2.3 and CEM to 12%, vs 50% at
+    # 0.1. BatchNorm in the encoder, not SIGReg, is what prevents collapse.
     "cpu": dict(
         steps=5000, frameskip=5, batch_size=32, lr=1e-3, weight_decay=1e-3, warmup=200,
-        history=3, horizon=3, lam=0.003, sigreg_directions=256, ckpt_every=500, log_every=25,
+        history=3, horizon=3, lam=0.1, sigreg_directions=256, ckpt_every=500, log_every=25,
         val_windows=512,
         encoder=dict(channels=(32, 64, 128, 256), kernel_size=3, activation="relu", embed_dim=64),
         predictor=dict(hidden=128, depth=3, cond_dim=64),
@@ -120,7 +122,8 @@ class TrainConfig:
     regularizer: str = "sigreg"
     """sigreg | vicreg | ema (EMA target encoder; lam is then unused)."""
     lam: float | None = None
-    """λ: weight of the regulariser, the one loss knob (preset: 0.003 cpu, 0.1 tiny and gpu)."""
+    """λ: weight of the regulariser, the one loss knob (None: the env's ``sigreg_lam`` if it has
+    one, Two-Room 0.003, else the preset's 0.1)."""
     rollout_weight: float = 1.0
     """Weight of the multi-step rollout term (0 disables it)."""
     ema_momentum: float = 0.996
@@ -199,10 +202,16 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
 
-    def resolved(self) -> TrainConfig:
-        """A copy with every None field filled from the preset."""
+    def resolved(self, env: str | None = None) -> TrainConfig:
+        """A copy with every None field filled from the preset (λ from ``env`` if it names one)."""
         preset = PRESETS[self.preset]
         fills = {k: preset[k] for k in PRESET_KEYS if getattr(self, k) is None}
+        if self.lam is None and env is not None:
+            from reverie.envs import env_class
+
+            env_lam = env_class(env).sigreg_lam
+            if env_lam is not None:
+                fills["lam"] = env_lam
         return dataclasses.replace(self, **fills)
 
     def model_config(self, action_dim: int, image_size: int) -> WorldModelConfig:
@@ -379,8 +388,9 @@ def train(
     run or poison weights).
     """
     from reverie.data.dataset import SequenceDataset
+    from reverie.data.format import load_manifest
 
-    cfg = cfg.resolved()
+    cfg = cfg.resolved(env=load_manifest(cfg.data)["env"])  # the env may name its own λ
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)

@@ -65,3 +65,17 @@ def test_learns_action_conditioned_dynamics() -> None:
         expected = (2 * a @ W).norm(dim=1).mean()
     assert mse < 0.1 * copy_mse
     assert moved > 0.7 * expected  # flipping the action flips the displacement
+
+
+def test_condition_is_every_blocks_own_modulation() -> None:
+    # condition() fuses the per-block modulation layers into one matmul; it must stay exactly the
+    # blocks' own Sequential(SiLU, Linear) outputs, in order, or step() reads the wrong slices.
+    torch.manual_seed(0)
+    pred = Predictor(PredictorConfig(embed_dim=8, action_dim=3, history=2, hidden=16, depth=3))
+    for layer in [b.modulation[1] for b in pred.blocks] + [pred.final_modulation[1]]:
+        torch.nn.init.normal_(layer.weight)
+        torch.nn.init.normal_(layer.bias)
+    action = torch.randn(5, 4, 3)
+    c = pred.embed_action(action)
+    expected = torch.cat([b.modulation(c) for b in pred.blocks] + [pred.final_modulation(c)], -1)
+    torch.testing.assert_close(pred.condition(action), expected)

@@ -60,6 +60,9 @@ class ReverieEnv(gym.Env):
     success_rule: ClassVar[str] = ""
     #: Default episode length in control steps for collection.
     max_episode_steps: ClassVar[int] = 100
+    #: SIGReg weight λ that suits this world's geometry (None: the training preset's). A flat,
+    #: low-dimensional world wants a light one; see ``reverie.train.PRESETS``.
+    sigreg_lam: ClassVar[float | None] = None
     physics_factors: ClassVar[dict[str, Factor]] = {}
     visual_factors: ClassVar[dict[str, Factor]] = {}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -100,9 +101,14 @@ class Predictor(nn.Module):
 
         Depends on the action alone, so a rollout computes it for all H steps in one batch.
         """
-        c = self.embed_action(action)  # (..., cond)
-        mods = [block.modulation(c) for block in self.blocks] + [self.final_modulation(c)]
-        return torch.cat(mods, dim=-1)
+        c = F.silu(self.embed_action(action))  # (..., cond): every modulation starts with SiLU
+        # One matmul for all blocks' modulation layers (weights joined on the fly: tiny), instead
+        # of one per block and a concatenation of their large outputs (measured ~10% of a CEM
+        # replan on CPU).
+        layers = [block.modulation[1] for block in self.blocks] + [self.final_modulation[1]]
+        weight = torch.cat([layer.weight for layer in layers])  # (M, cond)
+        bias = torch.cat([layer.bias for layer in layers])  # (M,)
+        return F.linear(c, weight, bias)  # (..., M)
 
     def step(self, z_hist: torch.Tensor, mods: torch.Tensor) -> torch.Tensor:
         """History (B, k, D) and ``condition(action)`` (B, M) → next embedding (B, D)."""
