@@ -178,8 +178,8 @@ def collapse_problems(
 
     Collapse is a (near-)constant embedding or one whose variation lies on a single line. The
     rank floor is absolute, not a fraction of D: a faithful embedding of a world with a few
-    degrees of freedom is low-rank by nature (Two-Room's agent position is 2-D, and the `cpu`
-    preset's light regulariser lets the embedding keep that shape: effective rank 2-4 of 64).
+    degrees of freedom is low-rank by nature (Two-Room's agent position is 2-D, and its light
+    SIGReg weight lets the embedding keep that shape: effective rank 2-4 of 64).
     """
     problems = []
     if health["std_mean"] < min_std:

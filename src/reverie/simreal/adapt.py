@@ -131,7 +131,8 @@ def finetune(
     from reverie.train import JEPALoss
 
     regularizer = build_regularizer("sigreg", 256, cfg.seed) if cfg.params == "all" else None
-    loss_fn = JEPALoss(model, regularizer, cfg.lam or 0.0, cfg.rollout_weight, cfg.horizon)
+    lam = 0.1 if cfg.lam is None else cfg.lam  # adapt() fills it from the checkpoint first
+    loss_fn = JEPALoss(model, regularizer, lam, cfg.rollout_weight, cfg.horizon)
     if cfg.params == "predictor":
         model.encoder.requires_grad_(False)
         trained = [p for p in model.predictor.parameters()]
