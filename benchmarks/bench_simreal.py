@@ -8,7 +8,8 @@
         --adapt-episodes 20 5 100 --out runs/bench_simreal           # reuse the demo's model
 
 Steps: (1) collect ``--env`` data (Two-Room by default) at the default factors and train the
-*source* model (or take ``--checkpoint``); (2) collect with ``--randomize physics`` and train the *randomized* model;
+*source* model (or take ``--checkpoint``); (2) collect with ``--randomize physics`` and train
+the *randomized* model;
 (3) for each model, closed-loop success on the source settings and under the shift
 (``physics-hard`` by default; the oracle CEM on the true shifted simulator gives the attainable
 rate); (4) adapt each model with ``--adapt-episodes`` episodes under the shift (predictor only)
