@@ -131,7 +131,8 @@ def finetune(
     from reverie.train import JEPALoss
 
     regularizer = build_regularizer("sigreg", 256, cfg.seed) if cfg.params == "all" else None
-    lam = 0.1 if cfg.lam is None else cfg.lam  # adapt() fills it from the checkpoint first
+    # adapt() fills λ from the checkpoint; a checkpoint that does not record one gets LeWM's 0.1.
+    lam = 0.1 if cfg.lam is None else cfg.lam
     loss_fn = JEPALoss(model, regularizer, lam, cfg.rollout_weight, cfg.horizon)
     if cfg.params == "predictor":
         model.encoder.requires_grad_(False)
@@ -184,9 +185,9 @@ def adapt(cfg: AdaptConfig) -> Path:
         n_windows = obs.shape[0]
         if cfg.progress:
             print(f"adapt: {cfg.episodes} episodes, {n_windows} windows, {cfg.steps} steps")
-        if cfg.lam is None:  # fine-tune with the regulariser weight the model was trained with
-            trained_lam = (meta.get("train") or {}).get("lam")
-            cfg = dataclasses.replace(cfg, lam=0.1 if trained_lam is None else float(trained_lam))
+        trained_lam = (meta.get("train") or {}).get("lam")
+        if cfg.lam is None and trained_lam is not None:  # the weight the model was trained with
+            cfg = dataclasses.replace(cfg, lam=float(trained_lam))
         losses = finetune(model, obs, actions, cfg)
     extra = {k: v for k, v in meta.items() if k not in _OWN_META}
     extra["adapt"] = {
