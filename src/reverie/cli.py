@@ -5,6 +5,7 @@
     reverie data inspect runs/tworoom-data         counts, action stats, checksums, contact sheet
     reverie train --data runs/tworoom-data --out runs/tworoom   (see `reverie train --help`)
     reverie eval --checkpoint runs/tworoom --episodes 50 --planner cem
+    reverie plan --checkpoint runs/tworoom --pair 3     one episode: plan.gif, plan.json
     reverie report runs/tworoom
     reverie demo [--quick]
 
@@ -143,7 +144,8 @@ def cmd_adapt(argv: list[str]) -> None:
 def cmd_eval(argv: list[str]) -> None:
     from reverie.evaluate import EvalConfig, evaluate
 
-    result = evaluate(parse_config(EvalConfig, argv, "reverie eval"))
+    cfg = parse_config(EvalConfig, argv, "reverie eval")
+    result = evaluate(cfg, progress=cfg.progress)
     keys = (
         "env",
         "planner",
@@ -156,6 +158,15 @@ def cmd_eval(argv: list[str]) -> None:
         "env_steps",
         "out",
     )
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+
+
+def cmd_plan(argv: list[str]) -> None:
+    from reverie.plan import PlanConfig, plan
+
+    result = plan(parse_config(PlanConfig, argv, "reverie plan"))
+    keys = ("env", "planner", "start", "goal", "success", "steps", "final_distance")
+    keys += ("start_latent_distance", "final_latent_distance", "plan_ms_median", "out")
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
 
@@ -185,6 +196,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "train-decoder": (cmd_train_decoder, "train a pixel decoder on frozen embeddings (viewing)"),
     "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),
     "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
+    "plan": (cmd_plan, "plan one episode toward a goal (pair, seed or image): GIF, actions, costs"),
     "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|eval`"),
     "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),

@@ -90,6 +90,8 @@ class EvalConfig:
     source_pairs: bool = False
     """Draw the start/goal pairs under the env's default factors, so source and shifted runs
     share them (a paired comparison; otherwise a slow shift makes the 25-step goals nearer)."""
+    progress: bool = True
+    """Show a progress bar (``reverie eval``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         if self.planner not in EVAL_PLANNERS:
@@ -156,19 +158,24 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (round(100 * max(0.0, centre - half), 2), round(100 * min(1.0, centre + half), 2))
 
 
+def pair_from_seed(env: Any, pair_seed: int, goal_steps: int) -> dict[str, Any]:
+    """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it."""
+    _, info = env.reset(seed=pair_seed)
+    start = info["state"]
+    rng = np.random.default_rng(pair_seed)
+    for _ in range(goal_steps):
+        env.step(env.expert_action(rng))
+    goal = env.get_state()
+    return {"seed": pair_seed, "start": start, "goal": goal, "factors": dict(env.factors)}
+
+
 def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[list[dict], int]:
     """Held-out (start, goal) pairs; returns them and how many already-solved ones were replaced."""
     pairs, replaced, j = [], 0, 0
     while len(pairs) < episodes:
-        pair_seed = EVAL_SEED_BASE + 10_000 * seed + j
+        pair = pair_from_seed(env, EVAL_SEED_BASE + 10_000 * seed + j, goal_steps)
         j += 1
-        _, info = env.reset(seed=pair_seed)
-        start = info["state"]
-        rng = np.random.default_rng(pair_seed)
-        for _ in range(goal_steps):
-            env.step(env.expert_action(rng))
-        goal = env.get_state()
-        if env.is_success(start, goal):
+        if env.is_success(pair["start"], pair["goal"]):
             replaced += 1
             if replaced > 10 * episodes + 100:
                 raise ReverieError(
@@ -176,9 +183,7 @@ def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[lis
                     f"({goal_steps}) are too few to move the {env.short_name} world"
                 )
             continue
-        pairs.append(
-            {"seed": pair_seed, "start": start, "goal": goal, "factors": dict(env.factors)}
-        )
+        pairs.append(pair)
     return pairs, replaced
 
 
@@ -210,61 +215,12 @@ def _blind_objective(ctx: Any) -> _BlindObjective:
     return _BlindObjective()
 
 
-def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    """Run the protocol in the module docstring; writes and returns the result JSON."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _evaluate(cfg, progress)
-    finally:
-        torch.set_num_threads(threads)
+def build_planner(
+    cfg: EvalConfig, model: Any, twin: Any, frameskip: int, action_dim: int, low: float, high: float
+) -> tuple[Any, Any]:
+    """The planner and objective factory that ``cfg.planner`` names (``twin``: the oracle's sim)."""
+    from reverie.planning import CEM, CEMConfig, LatentGoalFactory, OracleFactory, make_planner
 
-
-def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
-    from reverie.planning import (
-        CEM,
-        CEMConfig,
-        LatentGoalFactory,
-        MPCConfig,
-        OracleFactory,
-        make_planner,
-        run_episode,
-    )
-
-    t_start = time.perf_counter()
-    # Step 1. the model (if any) and the environment it was trained on.
-    model, meta = None, {}
-    if cfg.checkpoint is not None:
-        from reverie.checkpoint import load_checkpoint
-
-        model, meta = load_checkpoint(cfg.checkpoint)
-        model.eval()
-        trained_on = meta.get("env")
-        if cfg.env is not None and trained_on is not None and cfg.env != trained_on:
-            raise ReverieError(
-                f"checkpoint {cfg.checkpoint} was trained on {trained_on!r}, not {cfg.env!r}"
-            )
-    env_name = cfg.env or meta.get("env")
-    if env_name is None:
-        raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
-    size = model.image_size if model is not None else 64
-    frameskip = cfg.frameskip or (model.frameskip if model is not None else 5)
-    if model is not None and frameskip != model.frameskip:
-        raise ReverieError(f"--frameskip {frameskip} differs from the model's {model.frameskip}")
-    factors = parse_factors(cfg.factors)
-    env = make(env_name, size=size, factors=factors)
-    twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
-    if cfg.latency:
-        env = LatencyEnv(env, cfg.latency)  # the oracle's twin plans without the delay
-    # Pairs come from the source env (default factors) with --source-pairs, else from the env.
-    pair_env = make(env_name, size=size) if cfg.source_pairs else env
-    action_dim = int(np.prod(env.action_space.shape)) * frameskip
-    low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
-
-    # Step 2. the held-out pairs.
-    pairs, replaced = make_pairs(pair_env, cfg.episodes, cfg.seed, cfg.goal_steps)
-
-    # Step 3. planner and objective factory.
     if cfg.planner == "oracle":
         samples = cfg.oracle_samples or cfg.samples
         planner = CEM(
@@ -316,6 +272,57 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         factory = LatentGoalFactory(
             model, reduce=cfg.cost, differentiable=cfg.planner == "gradient"
         )
+    return planner, factory
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Run the protocol in the module docstring; writes and returns the result JSON."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _evaluate(cfg, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
+    from reverie.planning import MPCConfig, run_episode
+
+    t_start = time.perf_counter()
+    # Step 1. the model (if any) and the environment it was trained on.
+    model, meta = None, {}
+    if cfg.checkpoint is not None:
+        from reverie.checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(cfg.checkpoint)
+        model.eval()
+        trained_on = meta.get("env")
+        if cfg.env is not None and trained_on is not None and cfg.env != trained_on:
+            raise ReverieError(
+                f"checkpoint {cfg.checkpoint} was trained on {trained_on!r}, not {cfg.env!r}"
+            )
+    env_name = cfg.env or meta.get("env")
+    if env_name is None:
+        raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
+    size = model.image_size if model is not None else 64
+    frameskip = cfg.frameskip or (model.frameskip if model is not None else 5)
+    if model is not None and frameskip != model.frameskip:
+        raise ReverieError(f"--frameskip {frameskip} differs from the model's {model.frameskip}")
+    factors = parse_factors(cfg.factors)
+    env = make(env_name, size=size, factors=factors)
+    twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
+    if cfg.latency:
+        env = LatencyEnv(env, cfg.latency)  # the oracle's twin plans without the delay
+    # Pairs come from the source env (default factors) with --source-pairs, else from the env.
+    pair_env = make(env_name, size=size) if cfg.source_pairs else env
+    action_dim = int(np.prod(env.action_space.shape)) * frameskip
+    low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
+
+    # Step 2. the held-out pairs.
+    pairs, replaced = make_pairs(pair_env, cfg.episodes, cfg.seed, cfg.goal_steps)
+
+    # Step 3. planner and objective factory.
+    planner, factory = build_planner(cfg, model, twin, frameskip, action_dim, low, high)
     if model is not None and planner.action_dim != model.action_dim:
         raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
 

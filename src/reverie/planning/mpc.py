@@ -51,7 +51,8 @@ class MPCConfig:
     """``shift``: start each search from the previous plan moved forward by the executed blocks
     (last block repeated); ``none``: start from the bounds' centre."""
     record_frames: bool = False
-    """Keep every observed frame (for videos); costs memory (50 × 12 KB at 64 px)."""
+    """Keep every observed frame (for videos) and executed raw action; costs memory (50 × 12 KB
+    at 64 px)."""
 
     def __post_init__(self) -> None:
         for name in ("budget", "frameskip", "execute_blocks", "history"):
@@ -88,11 +89,13 @@ class EpisodeResult:
     min_distance: float  # closest the agent came to the goal
     replans: int
     frames: list[np.ndarray] | None = field(default=None, repr=False)
+    actions: list[np.ndarray] | None = field(default=None, repr=False)  # raw, one per env step
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready record (no frames)."""
+        """A JSON-ready record (no frames, no actions)."""
         out = asdict(self)
         out.pop("frames")
+        out.pop("actions")
         return out
 
 
@@ -186,7 +189,7 @@ def run_episode(
     env: Any,
     planner: Planner,
     make_objective: ObjectiveFactory,
-    goal_state: np.ndarray,
+    goal_state: np.ndarray | None,
     config: MPCConfig = MPCConfig(),
     goal_frame: np.ndarray | None = None,
 ) -> EpisodeResult:
@@ -194,8 +197,14 @@ def run_episode(
 
     Sets ``env``'s goal to ``goal_state`` (so ``info`` agrees), renders the goal frame if none is
     given, and replans every ``execute_blocks * frameskip`` env steps until success or the budget.
+    ``goal_state=None`` plans toward ``goal_frame`` alone (a goal image from outside the simulator):
+    nothing can test success then, so the episode runs the whole budget and distances are NaN.
     """
-    goal_state = np.asarray(goal_state, np.float64)
+    if goal_state is None:
+        if goal_frame is None:
+            raise ValueError("run_episode needs a goal_state or a goal_frame")
+    else:
+        goal_state = np.asarray(goal_state, np.float64)
     raw_dim = int(np.prod(env.action_space.shape))
     if planner.action_dim != raw_dim * config.frameskip:
         raise ValueError(
@@ -206,15 +215,23 @@ def run_episode(
         raise ValueError(
             f"execute_blocks {config.execute_blocks} > planner horizon {planner.horizon}"
         )
-    env.set_goal(goal_state)
+
+    def measure(state: np.ndarray) -> tuple[float, bool]:
+        if goal_state is None:
+            return float("nan"), False
+        return float(env.goal_distance(state, goal_state)), bool(env.is_success(state, goal_state))
+
+    if goal_state is not None:
+        env.set_goal(goal_state)
     if goal_frame is None:
         goal_frame = env.render_state(goal_state)
     obs = env.render()
     state = env.get_state()
     history: deque[np.ndarray] = deque([obs], maxlen=config.history)
     frames = [obs] if config.record_frames else None
-    distance = env.goal_distance(state, goal_state)
-    min_distance, success, steps = distance, bool(env.is_success(state, goal_state)), 0
+    actions: list[np.ndarray] | None = [] if config.record_frames else None
+    distance, success = measure(state)
+    min_distance, steps = distance, 0
     plan_ms: list[float] = []
     plan_cost: list[float | None] = []
     previous: Tensor | None = None
@@ -241,11 +258,12 @@ def run_episode(
                 obs, _, _, _, info = env.step(raw)
                 steps += 1
                 state = info["state"]
-                distance = env.goal_distance(state, goal_state)
-                min_distance = min(min_distance, distance)
-                success = bool(env.is_success(state, goal_state))
+                distance, success = measure(state)
+                min_distance = min(min_distance, distance)  # NaN stays NaN without a goal state
                 if frames is not None:
                     frames.append(obs)
+                if actions is not None:
+                    actions.append(np.asarray(raw, np.float32))
                 if success or steps >= config.budget:
                     break
             # Step 3. the frame at each block boundary joins the context history.
@@ -261,4 +279,5 @@ def run_episode(
         min_distance=float(min_distance),
         replans=len(plan_ms),
         frames=frames,
+        actions=actions,
     )
