@@ -51,6 +51,8 @@ def test_collect_then_inspect(tmp_path: Path) -> None:
         (["collect", "--episodes", "many"], "invalid int value"),
         (["data", "inspect", "/nonexistent/dir"], "not found"),
         (["teleport"], "unknown command"),
+        (["sysid", "--env", "tworoom", "--shift", "wind=3"], "unknown factor 'wind'"),
+        (["sysid", "--env", "tworoom", "--shift", "visual"], "changes no physics factor"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], needle: str) -> None:
@@ -80,3 +82,12 @@ def test_every_command_has_working_help(command: list[str], capsys: pytest.Captu
         code = exit_.code
     assert code in (0, None)
     assert "usage" in capsys.readouterr().out
+
+
+def test_sysid_recovers_gain_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "sysid.json"
+    args = ["--env", "tworoom", "--shift", "gain=1.4", "--episodes", "2", "--episode-steps", "20"]
+    r = run_cli("sysid", *args, "--candidates", "12", "--passes", "4", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    gain = json.loads(out.read_text())["factors"]["gain"]
+    assert gain["true"] == 1.4 and gain["state"]["abs_error"] < 0.1

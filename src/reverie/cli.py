@@ -141,6 +141,14 @@ def cmd_adapt(argv: list[str]) -> None:
     print(f"checkpoint: {adapt(parse_config(AdaptConfig, argv, 'reverie adapt'))}")
 
 
+def cmd_sysid(argv: list[str]) -> None:
+    from reverie.simreal.sysid import SysIDConfig, run_sysid
+
+    result = run_sysid(parse_config(SysIDConfig, argv, "reverie sysid"))
+    keys = ("env", "shift", "factors", "mean_rel_error", "wall_seconds", "out")
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+
+
 def cmd_eval(argv: list[str]) -> None:
     from reverie.evaluate import EvalConfig, evaluate
 
@@ -200,6 +208,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|eval`"),
     "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
+    "sysid": (cmd_sysid, "estimate a shift's physical parameters from a few of its episodes"),
     "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
     "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }

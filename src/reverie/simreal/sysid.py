@@ -1,7 +1,7 @@
 """System identification: recover shifted physics factors from a few observed episodes.
 
-    python -c "from reverie.simreal.sysid import SysIDConfig, run_sysid; \
-               run_sysid(SysIDConfig(checkpoint='runs/tworoom', shift='physics-hard'))"
+    reverie sysid --checkpoint runs/tworoom --shift physics-hard --episodes 3
+    from reverie.simreal.sysid import SysIDConfig, run_sysid; run_sysid(SysIDConfig(...))
 
 The "real" system is the env under a shift; we observe a few of its episodes (frames and actions).
 For candidate values of the shift's physical factors we replay the observed actions from the
