@@ -15,7 +15,11 @@ the *randomized* model;
 rate); (4) adapt each model with ``--adapt-episodes`` episodes under the shift (predictor only)
 and evaluate again.
 "Recovered" = SR after adaptation / SR of the source model on the source settings (target ≥ 80%).
-Prints a Markdown table and writes OUT/bench_simreal.json. Run it alone on a quiet machine.
+(5) for every model, the open-loop latent prediction error (MSE by horizon 1..5, each model in its
+own embedding space) on 20 held-out episodes under the shift and at the source settings.
+Prints Markdown tables and writes OUT/bench_simreal.json. Finished cells are reused (a model or
+adapted checkpoint that exists, an evaluation JSON with the same settings): delete OUT/ to rerun
+everything. Run it alone on a quiet machine.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reverie.checkpoint import has_checkpoint
+import torch
+
+from reverie.checkpoint import has_checkpoint, load_checkpoint, read_meta
 from reverie.data.collect import CollectConfig, collect
+from reverie.envs import env_class, make
 from reverie.evaluate import EvalConfig, evaluate
 from reverie.io import atomic_write_json
 from reverie.simreal.adapt import AdaptConfig, adapt
-from reverie.simreal.shifts import parse_shift
+from reverie.simreal.shifts import collect_episodes, make_shifted, open_loop_error, parse_shift
 from reverie.train import TrainConfig, train
 
 
@@ -69,8 +77,56 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         latency=s.latency if s else 0,
         source_pairs=True,
     )
+    keys = ("success_rate", "successes", "episodes", "ci95")
+    if cfg.out.is_file():  # a finished cell with the same settings is reused
+        old = json.loads(cfg.out.read_text())
+        same = ("checkpoint", "planner", "episodes", "samples", "iterations", "factors", "latency")
+        same += ("oracle_samples", "oracle_iterations", "source_pairs")
+        fresh = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+        if all(old.get("config", {}).get(k) == fresh[k] for k in same):
+            return {k: old[k] for k in keys}
     r = evaluate(cfg, progress=False)
-    return {k: r[k] for k in ("success_rate", "successes", "episodes", "ci95")}
+    return {k: r[k] for k in keys}
+
+
+def _adapted(args: argparse.Namespace, ckpt: Path, name: str, k: int) -> Path:
+    out = args.out / f"adapt_{name}_{k}"
+    if has_checkpoint(out):  # reuse an adaptation with the same source, K and steps
+        done = read_meta(out).get("adapt", {})
+        conf = done.get("config", {})
+        if (done.get("episodes"), conf.get("steps"), conf.get("shift")) == (
+            k,
+            args.adapt_steps,
+            args.shift,
+        ) and done.get("source_checkpoint") == str(ckpt):
+            return out
+    return adapt(
+        AdaptConfig(
+            checkpoint=ckpt,
+            out=out,
+            shift=args.shift,
+            episodes=k,
+            steps=args.adapt_steps,
+            progress=False,
+        )
+    )
+
+
+def _held_out(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """20 episodes under the shift and 20 at the source settings, from a collection seed base
+    (500) that neither training (0) nor adaptation (999) uses; the shift's latency included."""
+    steps = env_class(args.env).max_episode_steps
+    shifted = make_shifted(args.env, parse_shift(args.env, args.shift), size=64)
+    return {
+        "shift": collect_episodes(shifted, 20, 500, steps),
+        "source": collect_episodes(make(args.env, size=64), 20, 500, steps),
+    }
+
+
+def _open_loop(ckpt: Path, episodes: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
+    model, _ = load_checkpoint(ckpt)
+    with torch.inference_mode():
+        return {k: open_loop_error(model, eps, 5)["mse"] for k, eps in episodes.items()}
 
 
 def main() -> None:
@@ -103,6 +159,8 @@ def main() -> None:
     rows: dict[str, Any] = {"oracle": {"source": _sr(args, None, None, "oracle_source")}}
     rows["oracle"]["shift"] = _sr(args, None, args.shift, "oracle_shift")
     print(f"oracle: {json.dumps(rows['oracle'])}", flush=True)
+    held_out = _held_out(args)
+    open_loop: dict[str, Any] = {}
     # Each model is evaluated as soon as it exists, so an interrupted run still reports rows.
     for name, randomize in (("source", "none"), ("randomized", "physics")):
         if name == "randomized" and args.skip_randomized:
@@ -114,19 +172,13 @@ def main() -> None:
         print(f"{name} model ready at {time.perf_counter() - t0:.0f}s", flush=True)
         row = {"source": _sr(args, ckpt, None, f"{name}_source")}
         row["shift"] = _sr(args, ckpt, args.shift, f"{name}_shift")
+        errors = {"model": _open_loop(ckpt, held_out)}
         for k in args.adapt_episodes:
-            adapted = adapt(
-                AdaptConfig(
-                    checkpoint=ckpt,
-                    out=args.out / f"adapt_{name}_{k}",
-                    shift=args.shift,
-                    episodes=k,
-                    steps=args.adapt_steps,
-                    progress=False,
-                )
-            )
+            adapted = _adapted(args, ckpt, name, k)
             row[f"adapted_{k}"] = _sr(args, adapted, args.shift, f"{name}_adapted_{k}")
+            errors[f"adapted_{k}"] = _open_loop(adapted, held_out)
         rows[name] = row
+        open_loop[name] = errors
         print(f"{name}: {json.dumps(row)}", flush=True)
 
     base = rows["source"]["source"]["success_rate"]
@@ -148,9 +200,25 @@ def main() -> None:
             f"| {name} | {src:g}% {row['source']['ci95']} | {sh:g}% {row['shift']['ci95']} | "
             f"{sh - src:+g} | {cells} | {rec} |"
         )
+    print(
+        "\nOpen-loop latent MSE at horizon 1 / 5 (20 held-out episodes; each model family in its "
+        "own embedding space, so compare within a row)\n"
+    )
+    cols = ["model", *(f"adapted_{k}" for k in ks)]
+    print(
+        "| model | setting | " + " | ".join(c.replace("adapted_", "after K=") for c in cols) + " |"
+    )
+    print("|---|---|" + "---|" * len(cols))
+    for name, errors in open_loop.items():
+        for setting in ("source", "shift"):
+            cells = " | ".join(
+                f"{errors[c][setting][0]:.3g} / {errors[c][setting][-1]:.3g}" for c in cols
+            )
+            print(f"| {name} | {setting} | {cells} |")
     result = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "rows": rows,
+        "open_loop_mse": open_loop,
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     atomic_write_json(args.out / "bench_simreal.json", result)
