@@ -189,12 +189,18 @@ def main() -> None:
         f"steps\n"
     )
     heads = " | ".join(f"SR after K={k}" for k in ks)
-    print(f"| model | SR source | SR shift | ΔSR | {heads} | K={ks[0]} recovers (vs source SR) |")
+    print(
+        f"| model | SR source | SR shift | ΔSR | {heads} | K={ks[0]} recovers: of the source "
+        "model's source SR / of this model's |"
+    )
     print("|---|---|---|---|" + "---|" * len(ks) + "---|")
     for name, row in rows.items():
         src, sh = row["source"]["success_rate"], row["shift"]["success_rate"]
         ads = [row.get(f"adapted_{k}", {}).get("success_rate") for k in ks]
-        rec = f"{100 * ads[0] / base:.0f}%" if ads[0] is not None and base else "-"
+        first = ads[0]
+        rec = " / ".join(
+            f"{100 * first / ref:.0f}%" if first is not None and ref else "-" for ref in (base, src)
+        )
         cells = " | ".join("-" if a is None else f"{a:g}%" for a in ads)
         print(
             f"| {name} | {src:g}% {row['source']['ci95']} | {sh:g}% {row['shift']['ci95']} | "
