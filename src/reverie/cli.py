@@ -136,9 +136,19 @@ def cmd_shift(argv: list[str]) -> None:
 
 
 def cmd_adapt(argv: list[str]) -> None:
-    from reverie.simreal.adapt import AdaptConfig, adapt
+    import dataclasses
 
-    print(f"checkpoint: {adapt(parse_config(AdaptConfig, argv, 'reverie adapt'))}")
+    from reverie.simreal.adapt import AdaptConfig, adapt, adaptation_curve
+
+    cfg = parse_config(AdaptConfig, argv, "reverie adapt")
+    if not cfg.curve:
+        print(f"checkpoint: {adapt(cfg)}")
+        return
+    one = dataclasses.replace(cfg, curve=())
+    curve = adaptation_curve(one, ks=cfg.curve, eval_episodes=cfg.curve_episodes)
+    for point in curve["points"]:
+        print(f"K={point['k']}: SR {point['success_rate']}% {point['ci95']}  {point['checkpoint']}")
+    print(f"curve: {cfg.out / 'adapt_curve.json'}")
 
 
 def cmd_sysid(argv: list[str]) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,23 @@ def test_adaptation_curve_writes_one_point_per_k(tmp_path: Path) -> None:
     assert [p["k"] for p in curve["points"]] == [0, 1]
     assert (tmp_path / "curve" / "adapt_curve.json").is_file()
     assert (tmp_path / "curve" / "k001" / "model.safetensors").is_file()
+
+
+def test_cli_curve_writes_the_reports_curve(tmp_path: Path, capsys) -> None:
+    from reverie.cli import main
+    from reverie.simreal import simreal_section
+
+    src = tiny_checkpoint(tmp_path / "src")
+    argv = ["adapt", "--checkpoint", str(src), "--out", str(src / "simreal"), "--no-progress"]
+    argv += ["--curve", "0", "1", "--curve-episodes", "1", "--steps", "2", "--batch-size", "4"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("K=0: SR ") and lines[1].startswith("K=1: SR ")
+    curve = json.loads((src / "simreal" / "adapt_curve.json").read_text())
+    assert [p["k"] for p in curve["points"]] == [0, 1]
+    assert "Adaptation curve" in simreal_section(src)
+
+
+def test_cli_curve_refuses_negative_k(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--curve values must be >= 0"):
+        AdaptConfig(checkpoint=tmp_path / "a", out=tmp_path / "b", curve=(0, -5))

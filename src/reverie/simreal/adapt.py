@@ -1,6 +1,7 @@
 """Few-shot adaptation: K episodes under a shift, a short JEPA fine-tune, a new checkpoint.
 
     reverie adapt --checkpoint runs/tworoom --shift physics-hard --episodes 20 --out runs/tw-adapt20
+    reverie adapt --checkpoint runs/tworoom --curve 0 5 20 100 --out runs/tworoom/simreal
     python -c "from reverie.simreal.adapt import AdaptConfig, adapt; adapt(AdaptConfig(...))"
 
 The K episodes are collected in memory (``reverie.data.collect.run_episode`` on the shifted env,
@@ -81,9 +82,20 @@ class AdaptConfig:
     """Seeds the episodes (collection seed base 999 - seed) and batch sampling."""
     progress: bool = True
     """Print progress."""
+    curve: tuple[int, ...] = ()
+    """K values (e.g. 0 5 20 100): run the adaptation curve instead of one K: OUT/k<K> per K, SR
+    under the shift for each, OUT/adapt_curve.json (``reverie report`` shows it when OUT is
+    RUN/simreal)."""
+    curve_episodes: int = 50
+    """Held-out pairs per point of the curve."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        object.__setattr__(self, "curve", tuple(int(k) for k in self.curve))
+        if any(k < 0 for k in self.curve):
+            raise ValueError(f"--curve values must be >= 0, got {list(self.curve)}")
+        if self.curve_episodes < 1:
+            raise ValueError("--curve-episodes must be >= 1")
         object.__setattr__(self, "out", Path(self.out))
         if self.env is not None:
             object.__setattr__(self, "env", resolve(self.env))
