@@ -34,9 +34,11 @@ def test_collect_then_inspect(tmp_path: Path) -> None:
         "2",
         "--shard-episodes",
         "2",
+        "--no-progress",
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["episodes"] == 4
+    assert "ep/s" not in r.stderr  # no progress bar
     r = run_cli("data", "inspect", str(out))
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)

@@ -70,7 +70,7 @@ def cmd_collect(argv: list[str]) -> None:
     from reverie.data.collect import CollectConfig, collect, summary
 
     cfg = parse_config(CollectConfig, argv, "reverie collect")
-    out = collect(cfg)
+    out = collect(cfg, progress=cfg.progress)
     print(json.dumps(summary(out), indent=2))
 
 

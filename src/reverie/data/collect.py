@@ -63,6 +63,8 @@ class CollectConfig:
     """Factors drawn afresh per episode: none | physics | visual | both (ranges in the manifest)."""
     shard_episodes: int = 20
     """Episodes per shard file (the unit of parallelism and of resumption)."""
+    progress: bool = True
+    """Show a progress bar (``reverie collect``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", resolve(self.env))
