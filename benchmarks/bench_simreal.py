@@ -78,27 +78,28 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         source_pairs=True,
     )
     keys = ("success_rate", "successes", "episodes", "ci95")
-    if cfg.out.is_file():  # a finished cell with the same settings is reused
-        old = json.loads(cfg.out.read_text())
-        same = ("checkpoint", "planner", "episodes", "samples", "iterations", "factors", "latency")
-        same += ("oracle_samples", "oracle_iterations", "source_pairs")
+    if cfg.out.is_file():  # a finished cell with the same settings (all but cosmetic) is reused
+        done = json.loads(cfg.out.read_text())
         fresh = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
-        if all(old.get("config", {}).get(k) == fresh[k] for k in same):
-            return {k: old[k] for k in keys}
+        if all(
+            done["config"].get(k) == v for k, v in fresh.items() if k not in ("out", "progress")
+        ):
+            return {k: done[k] for k in keys}
     r = evaluate(cfg, progress=False)
     return {k: r[k] for k in keys}
 
 
 def _adapted(args: argparse.Namespace, ckpt: Path, name: str, k: int) -> Path:
     out = args.out / f"adapt_{name}_{k}"
-    if has_checkpoint(out):  # reuse an adaptation with the same source, K and steps
-        done = read_meta(out).get("adapt", {})
-        conf = done.get("config", {})
-        if (done.get("episodes"), conf.get("steps"), conf.get("shift")) == (
-            k,
-            args.adapt_steps,
-            args.shift,
-        ) and done.get("source_checkpoint") == str(ckpt):
+    if has_checkpoint(out):  # reuse an adaptation with the same source, shift, K and steps
+        conf = read_meta(out).get("adapt", {}).get("config", {})
+        wanted = {
+            "checkpoint": str(ckpt),
+            "shift": args.shift,
+            "episodes": k,
+            "steps": args.adapt_steps,
+        }
+        if all(conf.get(key) == v for key, v in wanted.items()):
             return out
     return adapt(
         AdaptConfig(
@@ -112,21 +113,26 @@ def _adapted(args: argparse.Namespace, ckpt: Path, name: str, k: int) -> Path:
     )
 
 
-def _held_out(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+def _held_out(args: argparse.Namespace, size: int) -> dict[str, list[dict[str, Any]]]:
     """20 episodes under the shift and 20 at the source settings, from a collection seed base
     (500) that neither training (0) nor adaptation (999) uses; the shift's latency included."""
     steps = env_class(args.env).max_episode_steps
-    shifted = make_shifted(args.env, parse_shift(args.env, args.shift), size=64)
+    shifted = make_shifted(args.env, parse_shift(args.env, args.shift), size=size)
     return {
         "shift": collect_episodes(shifted, 20, 500, steps),
-        "source": collect_episodes(make(args.env, size=64), 20, 500, steps),
+        "source": collect_episodes(make(args.env, size=size), 20, 500, steps),
     }
 
 
-def _open_loop(ckpt: Path, episodes: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
+def _open_loop(args: argparse.Namespace, ckpt: Path, cache: dict) -> dict[str, list[float]]:
+    """Open-loop MSE by horizon 1..5 on the held-out episodes (collected once per image size)."""
     model, _ = load_checkpoint(ckpt)
+    if model.image_size not in cache:
+        cache[model.image_size] = _held_out(args, model.image_size)
     with torch.inference_mode():
-        return {k: open_loop_error(model, eps, 5)["mse"] for k, eps in episodes.items()}
+        return {
+            k: open_loop_error(model, eps, 5)["mse"] for k, eps in cache[model.image_size].items()
+        }
 
 
 def main() -> None:
@@ -159,7 +165,7 @@ def main() -> None:
     rows: dict[str, Any] = {"oracle": {"source": _sr(args, None, None, "oracle_source")}}
     rows["oracle"]["shift"] = _sr(args, None, args.shift, "oracle_shift")
     print(f"oracle: {json.dumps(rows['oracle'])}", flush=True)
-    held_out = _held_out(args)
+    held_out: dict[int, Any] = {}  # image size -> held-out episodes
     open_loop: dict[str, Any] = {}
     # Each model is evaluated as soon as it exists, so an interrupted run still reports rows.
     for name, randomize in (("source", "none"), ("randomized", "physics")):
@@ -172,11 +178,11 @@ def main() -> None:
         print(f"{name} model ready at {time.perf_counter() - t0:.0f}s", flush=True)
         row = {"source": _sr(args, ckpt, None, f"{name}_source")}
         row["shift"] = _sr(args, ckpt, args.shift, f"{name}_shift")
-        errors = {"model": _open_loop(ckpt, held_out)}
+        errors = {"model": _open_loop(args, ckpt, held_out)}
         for k in args.adapt_episodes:
             adapted = _adapted(args, ckpt, name, k)
             row[f"adapted_{k}"] = _sr(args, adapted, args.shift, f"{name}_adapted_{k}")
-            errors[f"adapted_{k}"] = _open_loop(adapted, held_out)
+            errors[f"adapted_{k}"] = _open_loop(args, adapted, held_out)
         rows[name] = row
         open_loop[name] = errors
         print(f"{name}: {json.dumps(row)}", flush=True)

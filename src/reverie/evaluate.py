@@ -30,7 +30,7 @@ from tqdm import tqdm
 from reverie.data.format import EVAL_SEED_BASE
 from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
-from reverie.hardware import bf16_native
+from reverie.hardware import bf16_native, torch_threads
 from reverie.io import ReverieError, atomic_write_json
 from reverie.planning.objective import REDUCTIONS
 
@@ -275,14 +275,22 @@ def build_planner(
     return planner, factory
 
 
+def planning_autocast(model: Any, precision: str) -> tuple[bool, Any]:
+    """(bf16 on?, the autocast context) for planning with ``model`` (None: no model, no bf16).
+
+    ``auto`` turns bf16 on where the hardware runs it natively; autocast only touches the model's
+    matmuls and convs, and the objectives compare costs in fp32."""
+    device = next(model.parameters()).device if model is not None else torch.device("cpu")
+    on = model is not None and (
+        precision == "bf16" or (precision == "auto" and bf16_native(device))
+    )
+    return on, torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
 def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     """Run the protocol in the module docstring; writes and returns the result JSON."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _evaluate(cfg, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
@@ -326,12 +334,8 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if model is not None and planner.action_dim != model.action_dim:
         raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
 
-    # Step 4. closed-loop episodes (bf16 autocast only touches the model's matmuls and convs).
-    device = next(model.parameters()).device if model is not None else torch.device("cpu")
-    use_bf16 = model is not None and (
-        cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_native(device))
-    )
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    # Step 4. closed-loop episodes.
+    use_bf16, autocast = planning_autocast(model, cfg.precision)
     out = cfg.out or (
         Path(cfg.checkpoint) / f"eval_{cfg.planner}.json"
         if cfg.checkpoint

@@ -2,11 +2,14 @@
 
 from reverie.hardware import bf16_native
 use_bf16 = bf16_native(torch.device("cpu"))   # AVX-512-BF16 / AMX-BF16 CPUs, most GPUs
+with torch_threads(1): ...                      # restores the previous count
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,3 +34,14 @@ def bf16_native(device: torch.device) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

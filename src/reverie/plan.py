@@ -34,9 +34,10 @@ from reverie.evaluate import (
     make_pairs,
     pair_from_seed,
     parse_factors,
+    planning_autocast,
     save_gif,
 )
-from reverie.hardware import bf16_native
+from reverie.hardware import torch_threads
 from reverie.io import ReverieError, atomic_path, atomic_write_json
 
 PLAN_PLANNERS = ("cem", "mppi", "gradient")
@@ -182,12 +183,8 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
     mpc = MPCConfig(
         budget=cfg.budget, frameskip=model.frameskip, history=model.history, record_frames=True
     )
-    device = next(model.parameters()).device
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_native(device))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    use_bf16, autocast = planning_autocast(model, cfg.precision)
+    with torch_threads(cfg.threads):
         with torch.inference_mode(cfg.planner != "gradient"), autocast:
             result = run_episode(acting, planner, factory, goal_state, mpc, goal_frame=goal_frame)
         # Step 3. the planner's own measure: latent distance to the goal, start and end.
@@ -196,8 +193,6 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
         with torch.inference_mode():
             z = model.encode(torch.from_numpy(ends).permute(0, 3, 1, 2)).float()
         latent = ((z[:2] - z[2:]) ** 2).sum(-1).tolist()
-    finally:
-        torch.set_num_threads(threads)
     if hasattr(env, "close"):
         env.close()
 
