@@ -2,7 +2,9 @@
 
 Field docstrings (a string literal under the field, as in ``CollectConfig``) become ``--help``
 text; ``foo_bar`` becomes ``--foo-bar``; ``bool`` fields get ``--flag/--no-flag``; ``X | None``
-fields accept ``none``. Values are validated by the dataclass's own ``__post_init__``.
+fields accept ``none``. A field whose type is itself a dataclass (``planning: PlannerOptions``)
+contributes its fields as top-level flags (``--samples``), with the field's default instance
+giving their defaults. Values are validated by the dataclasses' own ``__post_init__``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,14 @@ def _converter(tp: Any) -> tuple[Any, list[Any] | None, bool]:
 
 def build_parser(cls: type, prog: str, description: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog, description=description or (cls.__doc__ or "").strip())
+    _add_fields(parser, cls, prefix="")
+    return parser
+
+
+def _add_fields(
+    parser: argparse.ArgumentParser, cls: type, prefix: str, defaults: Any = None
+) -> None:
+    """Add one flag per init field of ``cls``; nested dataclass fields add theirs (dest a.b)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -79,17 +89,24 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
         flag = "--" + f.name.replace("_", "-")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
+        if defaults is not None:  # a nested config: the enclosing field's instance decides
+            default, required = getattr(defaults, f.name), False
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            inner = default if default is not None else tp()
+            _add_fields(parser, tp, prefix=f"{prefix}{f.name}.", defaults=inner)
+            continue
+        dest = prefix + f.name
         note = "(required)" if required else f"(default: {default})"
         # argparse %-formats help text: a literal "10%" in a docstring would crash --help.
         help_ = f"{docs.get(f.name, '')} {note}".replace("%", "%%")
-        tp = hints[f.name]
         if tp is bool:
             parser.add_argument(
                 flag,
                 action=argparse.BooleanOptionalAction,
                 default=default,
                 help=help_,
-                dest=f.name,
+                dest=dest,
             )
             continue
         conv, choices, optional = _converter(tp)
@@ -100,7 +117,7 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
                 nargs="+",
                 default=default,
                 help=help_,
-                dest=f.name,
+                dest=dest,
                 metavar=f.name.upper(),
                 required=required,
             )
@@ -118,11 +135,10 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
             default=default,
             choices=choices,
             help=help_,
-            dest=f.name,
+            dest=dest,
             metavar=f.name.upper(),
             required=required,
         )
-    return parser
 
 
 def parse_config(cls: type[T], argv: list[str], prog: str) -> T:
@@ -130,6 +146,20 @@ def parse_config(cls: type[T], argv: list[str], prog: str) -> T:
     parser = build_parser(cls, prog)
     ns = parser.parse_args(argv)
     try:
-        return cls(**vars(ns))
+        return _build(cls, vars(ns), prefix="")
     except ValueError as e:
         parser.error(str(e))
+
+
+def _build(cls: type[T], values: dict[str, Any], prefix: str) -> T:
+    """``cls`` from parsed values keyed by dest (nested dataclasses built first)."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = _build(hints[f.name], values, prefix=f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = values[prefix + f.name]
+    return cls(**kwargs)

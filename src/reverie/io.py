@@ -7,6 +7,7 @@ writer goes to a temporary file in the same directory, is flushed and fsynced, t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -60,3 +61,12 @@ def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ReverieError(f"{what} is corrupt (not valid JSON): {path}: {e}") from None
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB blocks (checkpoints, shards, clips)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from reverie.io import ReverieError, read_json
+from reverie.io import ReverieError, read_json, sha256_file  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -43,14 +43,6 @@ def shard_name(index: int) -> str:
 
 def episode_key(index: int) -> str:
     return f"ep_{index:06d}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
