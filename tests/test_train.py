@@ -96,7 +96,7 @@ def _val(trained: Path) -> tuple[torch.nn.Module, SequenceDataset]:
 
 def test_predictor_beats_copy_last_on_held_out_episodes(trained: Path) -> None:
     model, val = _val(trained)
-    scores = evaluate(model, val, windows=400, horizon=2)
+    scores = evaluate(model, val, windows=400, rollout=2)
     assert scores["val/pred_mse"] < 0.6 * scores["val/copy_mse"], scores
 
 
@@ -116,7 +116,7 @@ def test_changing_actions_changes_the_prediction(trained: Path) -> None:
 
 def test_embeddings_have_not_collapsed(trained: Path) -> None:
     model, val = _val(trained)
-    scores = evaluate(model, val, windows=400, horizon=2)
+    scores = evaluate(model, val, windows=400, rollout=2)
     health = {k[4:]: v for k, v in scores.items() if k.startswith("val/")}
     assert collapse_problems(health, model.embed_dim) == [], health
     # Two-Room's visible state is 2-D and its light λ lets the embedding keep about that shape:

@@ -90,6 +90,8 @@ class WorldModelConfig:
 class WorldModel(nn.Module):
     """Encoder + action-conditioned predictor; see the module docstring for the verbs."""
 
+    config_class = WorldModelConfig
+
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
         self.config = config

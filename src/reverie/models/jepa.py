@@ -1,0 +1,105 @@
+"""The JEPA training objective and its held-out scores: what training and adaptation share.
+
+    loss = JEPALoss(model, build_regularizer("sigreg", 256, seed), lam=0.1, rollout=3)
+    terms = loss({"obs": obs, "actions": actions}, step)   # {"pred", "rollout", "reg", "loss", "z"}
+    scores = heldout_scores(model, val_dataset, windows=512, rollout=3)
+
+Loss = teacher-forced next-embedding MSE (every step of each window predicted from the previous k
+embeddings and its action) + rollout MSE (the last ``rollout`` frames predicted autoregressively
+from the first ones) + λ·SIGReg over all embeddings of the batch. Targets are not stop-gradiented
+(as in LeWM: SIGReg keeps the encoder from collapsing); with an ``ema`` encoder they come from that
+EMA copy instead. ``reverie.train`` and ``reverie.simreal.adapt`` hand this module to the trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from reverie.models.sigreg import embedding_health
+from reverie.models.world_model import WorldModel, teacher_forcing_pairs
+
+
+class JEPALoss(nn.Module):
+    """World model + regulariser → loss terms; the module DDP wraps (so gradients sync)."""
+
+    def __init__(
+        self,
+        model: WorldModel,
+        regularizer: nn.Module | None,
+        lam: float,
+        rollout_weight: float,
+        rollout: int,
+        ema: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.model, self.regularizer, self.ema = model, regularizer, ema
+        self.lam, self.rollout_weight, self.rollout = lam, rollout_weight, rollout
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        obs, actions = batch["obs"], batch["actions"]  # (B, T, 3, Hi, Wi) uint8, (B, T-1, A')
+        B, T = obs.shape[:2]
+        k, H = self.model.history, self.rollout
+        z = self.model.encode(obs)  # (B, T, D)
+        target = z
+        if self.ema is not None:  # EMA target encoder: targets carry no gradient
+            with torch.no_grad():
+                flat = self.ema(rearrange(obs, "b t c h w -> (b t) c h w"))  # (BT, D)
+                target = rearrange(flat, "(b t) d -> b t d", t=T)  # (B, T, D)
+        terms: dict[str, torch.Tensor] = {}
+        # Teacher forcing: frames t-k+1..t and action t predict frame t+1, for every t.
+        z_hist, act, _ = teacher_forcing_pairs(z, actions, k)  # (B(T-1), k, D), (B(T-1), A')
+        pred = self.model.predict(z_hist, act)  # (B(T-1), D)
+        terms["pred"] = F.mse_loss(
+            pred.float(), rearrange(target[:, 1:], "b t d -> (b t) d").float()
+        )
+        # Rollout: the last H frames from the first T-H, feeding predictions back in.
+        if self.rollout_weight > 0 and H > 1:
+            future = self.model.rollout(z[:, : T - H], actions[:, T - H - 1 :])  # (B, H, D)
+            terms["rollout"] = F.mse_loss(future.float(), target[:, T - H :].float())
+        if self.regularizer is not None:
+            terms["reg"] = self.regularizer(rearrange(z, "b t d -> (b t) d"), step)
+        terms["loss"] = (
+            terms["pred"]
+            + self.rollout_weight * terms.get("rollout", 0.0)
+            + self.lam * terms.get("reg", 0.0)
+        )
+        terms["z"] = z.detach()
+        return terms
+
+
+def batch_health(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Embedding health of a training batch (logged beside the loss terms)."""
+    health = embedding_health(rearrange(terms["z"], "b t d -> (b t) d"))
+    return {f"health/{k}": v for k, v in health.items()}
+
+
+@torch.no_grad()
+def heldout_scores(model: WorldModel, ds: Any, windows: int, rollout: int) -> dict[str, float]:
+    """Held-out scores in eval mode: one-step MSE vs copy-last baseline, rollout MSE, health."""
+    was_training = model.training
+    model.eval()
+    idx = torch.linspace(0, len(ds) - 1, min(windows, len(ds))).round().long()
+    out: dict[str, list[torch.Tensor]] = {"z": [], "pred": [], "copy": [], "rollout": []}
+    device = next(model.parameters()).device
+    for chunk in idx.split(128):
+        batch = ds.get_batch(chunk)
+        z = model.encode(batch["obs"].to(device)).float()  # (B, T, D)
+        actions = batch["actions"].to(z.device)
+        z_hist, act, target = teacher_forcing_pairs(z, actions, model.history)
+        out["pred"].append(((model.predict(z_hist, act) - target) ** 2).mean(1))
+        out["copy"].append(((z_hist[:, -1] - target) ** 2).mean(1))
+        if rollout >= 1:
+            T = z.shape[1]
+            future = model.rollout(z[:, : T - rollout], actions[:, T - rollout - 1 :])
+            out["rollout"].append(((future - z[:, T - rollout :]) ** 2).mean((1, 2)))
+        out["z"].append(rearrange(z, "b t d -> (b t) d"))
+    model.train(was_training)
+    scores = {f"val/{k}_mse": float(torch.cat(v).mean()) for k, v in out.items() if k != "z" and v}
+    health = embedding_health(torch.cat(out["z"]))
+    scores.update({f"val/{k}": v for k, v in health.items()})
+    return scores
