@@ -202,3 +202,98 @@ def test_mismatched_train_state_is_refused(run: tuple[Path, WorldModel]) -> None
     (path / "train_state.safetensors").write_bytes(b"garbage")
     with pytest.raises(ReverieError, match="checksum"):
         load_train_state(path)
+
+
+# ------------------------------------------------------------------------ crash-safe save, layout
+@pytest.mark.parametrize("crash_at", range(6))
+def test_a_crash_at_any_point_of_a_save_leaves_a_loadable_checkpoint(
+    run: tuple[Path, WorldModel], monkeypatch, crash_at: int
+) -> None:
+    """Kill the save at each of its renames (and the removal of .previous): the run still loads,
+    as the old checkpoint or the new one, never a mix; the next save cleans up."""
+    import os
+    import shutil
+
+    path, old = run
+    torch.manual_seed(1)
+    new = WorldModel(CFG).eval()
+    calls = {"n": 0}
+    real_replace, real_rmtree = os.replace, shutil.rmtree
+
+    def crashing_replace(src, dst):
+        if calls["n"] == crash_at:
+            raise KeyboardInterrupt("power cut")
+        calls["n"] += 1
+        real_replace(src, dst)
+
+    def crashing_rmtree(p, *a, **kw):
+        if Path(p).name == checkpoint.PREVIOUS and calls["n"] == crash_at:
+            raise KeyboardInterrupt("power cut")
+        real_rmtree(p, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", crashing_replace)
+    monkeypatch.setattr(shutil, "rmtree", crashing_rmtree)
+    state = {"step": 43, "rng": torch.get_rng_state()}
+    crashed = True
+    try:
+        save_checkpoint(path, new, step=43, env_name="tworoom", train_state=state)
+        crashed = False
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    loaded, meta = load_checkpoint(path)
+    want = new if meta["step"] == 43 else old
+    assert meta["step"] in (42, 43)
+    for a, b in zip(loaded.state_dict().values(), want.state_dict().values()):
+        assert torch.equal(a, b)
+    assert load_train_state(path)[1]["step"] == meta["step"]  # the train state agrees
+    assert crashed or meta["step"] == 43
+    save_checkpoint(path, new, step=44, train_state={"step": 44})
+    assert load_checkpoint(path)[1]["step"] == 44
+    assert not (path / checkpoint.PREVIOUS).exists()
+    assert not [p for p in path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_every_crash_point_was_reached(run: tuple[Path, WorldModel], monkeypatch) -> None:
+    """The parametrization above covers the save: it performs 5 renames (.previous, train
+    state, model, config.json) and one removal, so crash points 0..5 each hit a real step."""
+    import os
+
+    path, _ = run
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda s, d: (seen.append(Path(d).name), real(s, d)))
+    save_checkpoint(path, _trained_ish_model(), step=43, train_state={"step": 43})
+    assert seen == [".previous", "train_state.safetensors", "model.safetensors", "config.json"]
+
+
+def test_a_checkpoint_of_another_kind_is_refused_in_one_line(tmp_path: Path) -> None:
+    from reverie.models.decoder import Decoder, DecoderConfig
+
+    save_checkpoint(tmp_path, Decoder(DecoderConfig(16)), step=1, kind="reverie-decoder")
+    with pytest.raises(ReverieError, match="not a reverie world-model checkpoint.*decoder"):
+        load_checkpoint(tmp_path)
+    decoder, meta = checkpoint.load_module(tmp_path, "reverie-decoder")
+    assert meta["kind"] == "reverie-decoder" and decoder.config == DecoderConfig(16)
+
+
+def test_run_directories_written_before_the_shared_layout_still_load() -> None:
+    """tests/fixtures holds runs written by commit 47a1bcc (before one layout for every trained
+    thing): the world model, its decoder beside it, and a pixel baseline load with the same
+    outputs they had then."""
+    from safetensors.torch import load_file
+
+    from reverie.models.decoder import load_decoder
+    from reverie.physics.pixel_baseline import is_pixel_checkpoint, load_pixel_model
+
+    fixtures = Path(__file__).parent / "fixtures"
+    ref = load_file(fixtures / "legacy_outputs.safetensors")
+    model, meta = load_checkpoint(fixtures / "legacy_run")
+    decoder, _ = load_decoder(fixtures / "legacy_run")
+    assert is_pixel_checkpoint(fixtures / "legacy_pixel")
+    pixel, _ = load_pixel_model(fixtures / "legacy_pixel")
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(ref["obs"]), ref["encode"])
+        torch.testing.assert_close(decoder(ref["z_in"]), ref["decode"])
+        torch.testing.assert_close(pixel(ref["frames"], ref["action"]), ref["pixel"])
+    assert meta["step"] == 7 and meta["env"] == "tworoom"

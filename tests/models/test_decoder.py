@@ -1,5 +1,6 @@
 """Decoder: trained on frozen embeddings (no gradient reaches the JEPA), beats the mean-frame
-baseline on held-out episodes, saves beside the checkpoint, refuses corrupt or stale files.
+baseline on held-out episodes, saves its own run (RUN/decoder), refuses corrupt or stale files,
+and still loads the layout written before (decoder.json beside the world model).
 
     .venv/bin/python -m pytest tests/models/test_decoder.py -q
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,7 @@ from reverie.checkpoint import save_checkpoint
 from reverie.data.dataset import SequenceDataset
 from reverie.io import ReverieError
 from reverie.models.decoder import (
-    DECODER_FILE,
-    DECODER_JSON,
+    DECODER_DIR,
     Decoder,
     DecoderConfig,
     DecoderTrainConfig,
@@ -118,7 +119,8 @@ def test_train_decoder_learns_and_saves(trained_run: tuple[Path, dict], tworoom_
     run, report = trained_run
     assert report["val_source"] == "episodes the world model held out"
     assert report["val_episodes"] == [28, 29] and report["val_frames"] == 2 * 61
-    info = json.loads((run / DECODER_JSON).read_text())
+    info = json.loads((run / DECODER_DIR / "config.json").read_text())
+    assert info["kind"] == "reverie-decoder" and report["path"] == str(run / DECODER_DIR)
     assert info["metrics"]["psnr_val"] == pytest.approx(report["psnr_val"])
     decoder, loaded_info = load_decoder(run)
     assert loaded_info["world_model_step"] == 0 and not decoder.training
@@ -179,19 +181,40 @@ def _one_line_error(run: Path, needle: str) -> None:
 def test_load_refuses_bad_files(trained_run: tuple[Path, dict], tmp_path: Path) -> None:
     run, _ = trained_run
     bad = tmp_path / "run"
-    bad.mkdir()
-    for name in ("config.json", "model.safetensors", DECODER_JSON, DECODER_FILE):
-        (bad / name).write_bytes((run / name).read_bytes())
+    shutil.copytree(run, bad)
     load_decoder(bad)  # the copy is fine
-    weights = bytearray((bad / DECODER_FILE).read_bytes())
+    weights_file = bad / DECODER_DIR / "model.safetensors"
+    weights = bytearray(weights_file.read_bytes())
     weights[-10] ^= 0xFF
-    (bad / DECODER_FILE).write_bytes(bytes(weights))
+    weights_file.write_bytes(bytes(weights))
     _one_line_error(bad, "checksum")
-    (bad / DECODER_FILE).write_bytes((run / DECODER_FILE).read_bytes())
-    (bad / DECODER_JSON).write_text("{not json")
-    _one_line_error(bad, "corrupt")
-    (bad / DECODER_JSON).unlink()
+    weights_file.write_bytes((run / DECODER_DIR / "model.safetensors").read_bytes())
+    (bad / DECODER_DIR / "config.json").write_text("{not json")
+    _one_line_error(bad, "train-decoder")  # not a decoder run any more: none found
+    shutil.rmtree(bad / DECODER_DIR)
     _one_line_error(bad, "train-decoder")
+
+
+def test_existing_decoder_is_kept_unless_asked(trained_run: tuple[Path, dict]) -> None:
+    run, _ = trained_run
+    before = _sha(run / DECODER_DIR / "model.safetensors")
+    with pytest.raises(ReverieError, match="--resume"):
+        train_decoder(DecoderTrainConfig(checkpoint=run, steps=3, progress=False))
+    assert _sha(run / DECODER_DIR / "model.safetensors") == before
+    with pytest.raises(ValueError, match="exclude"):
+        DecoderTrainConfig(checkpoint=run, resume=True, overwrite=True)
+
+
+def test_legacy_decoder_beside_the_checkpoint_still_loads() -> None:
+    """A run written by the code before the shared layout (tests/fixtures, commit 47a1bcc)."""
+    from safetensors.torch import load_file
+
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    decoder, info = load_decoder(fixtures / "legacy_run")
+    ref = load_file(fixtures / "legacy_outputs.safetensors")
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(ref["z_in"]), ref["decode"])
+    assert info["metrics"]["psnr_val"] == 20.0
 
 
 def test_stale_decoder_is_refused(
@@ -199,8 +222,7 @@ def test_stale_decoder_is_refused(
 ) -> None:
     run, _ = trained_run
     _save_model(tmp_path, tworoom_data, seed=1)  # other weights, same architecture
-    for name in (DECODER_JSON, DECODER_FILE):
-        (tmp_path / name).write_bytes((run / name).read_bytes())
+    shutil.copytree(run / DECODER_DIR, tmp_path / DECODER_DIR)
     _one_line_error(tmp_path, "other world-model weights")
 
 

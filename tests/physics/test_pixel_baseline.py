@@ -15,7 +15,6 @@ import torch
 from reverie.io import ReverieError
 from reverie.physics.clips import load_clips
 from reverie.physics.pixel_baseline import (
-    MODEL_FILE,
     PixelModelConfig,
     PixelPredictor,
     PixelTrainConfig,
@@ -51,7 +50,7 @@ def test_train_save_load_and_score(passive_data: Path, clip_dir: Path, tmp_path:
     )
     assert is_pixel_checkpoint(run) and not is_pixel_checkpoint(tmp_path)
     meta = json.loads((run / "config.json").read_text())
-    assert meta["step"] == 20 and np.isfinite(meta["final_loss"])
+    assert meta["step"] == 20 and np.isfinite(meta["metrics"]["loss"])
     model, _ = load_pixel_model(run)
     clips = load_clips(clip_dir)
     surprise = pixel_surprise(model)(clips.possible[:4], clips.actions[:4])
@@ -59,6 +58,6 @@ def test_train_save_load_and_score(passive_data: Path, clip_dir: Path, tmp_path:
     assert np.all(np.isfinite(surprise[:, 1:])) and np.all(surprise[:, 1:] >= 0)
     result = score_clips(ScoreConfig(checkpoint=run, clips=clip_dir, plot=False))
     assert result["model"]["kind"] == "pixel-baseline" and 0 <= result["pairwise_accuracy"] <= 1
-    (run / MODEL_FILE).write_bytes(b"junk")
+    (run / "model.safetensors").write_bytes(b"junk")
     with pytest.raises(ReverieError, match="corrupt"):
         load_pixel_model(run)

@@ -50,7 +50,7 @@ def test_predictor_only_adaptation_moves_only_the_predictor(tmp_path: Path) -> N
         episodes=2,
         steps=3,
         batch_size=4,
-        horizon=2,
+        rollout=2,
         shift="gain=0.5",
         progress=False,
     )
@@ -80,7 +80,7 @@ def test_config_validation(tmp_path: Path) -> None:
 def test_adaptation_curve_writes_one_point_per_k(tmp_path: Path) -> None:
     src = tiny_checkpoint(tmp_path / "src")
     cfg = AdaptConfig(
-        checkpoint=src, out=tmp_path / "curve", steps=2, batch_size=4, horizon=2, progress=False
+        checkpoint=src, out=tmp_path / "curve", steps=2, batch_size=4, rollout=2, progress=False
     )
     curve = adaptation_curve(
         cfg, ks=(0, 1), eval_episodes=2, budget=4, samples=8, iterations=1, elites=2, horizon=2

@@ -6,8 +6,8 @@ trained after the world model, on embeddings the frozen encoder produces (comput
 ``torch.no_grad`` and cached), so no gradient can ever reach the JEPA: the decoder shows what the
 embedding holds, it does not shape it.
 
-    reverie train-decoder --checkpoint runs/tworoom          # writes RUN/decoder.{safetensors,json}
-    python -m reverie.models.decoder --checkpoint runs/tworoom   # same, without the CLI
+    reverie train-decoder --checkpoint runs/tworoom          # writes the run RUN/decoder/
+    python -m reverie.models.decoder --checkpoint runs/tworoom   # same command
 
     from reverie.models.decoder import DecoderTrainConfig, train_decoder, load_decoder
     report = train_decoder(DecoderTrainConfig(checkpoint=Path("runs/tworoom")))
@@ -17,14 +17,17 @@ embedding holds, it does not shape it.
 
 Held-out frames come from the episodes the world model itself held out (``val_episodes`` in the
 checkpoint's config.json) when there are any, else from the last 10% of the dataset's episodes.
-The decoder's files sit beside the checkpoint; decoder.json records the sha256 of the world model's
-weights it was trained on, so a retrained checkpoint refuses a stale decoder with a one-line error.
+The decoder is a run of its own in the one checkpoint layout (``RUN/decoder/``: config.json with
+kind ``reverie-decoder``, model.safetensors, train_state.safetensors; trained by
+``reverie.trainer.fit``, so ``--resume`` works as for the world model). Its config.json records the
+sha256 of the world model's weights it was trained on, so a retrained checkpoint refuses a stale
+decoder with a one-line error. Decoders written before that layout (``RUN/decoder.json`` +
+``RUN/decoder.safetensors``) still load.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -34,16 +37,17 @@ from typing import Any
 import numpy as np
 import torch
 from einops import rearrange
-from safetensors.torch import save_file
 from torch import nn
-from tqdm import tqdm
 
-from reverie.io import ReverieError, atomic_path, atomic_write_json, read_json
+from reverie.io import ReverieError, read_json, sha256_file
 
-DECODER_FILE = "decoder.safetensors"
-DECODER_JSON = "decoder.json"
 KIND = "reverie-decoder"
-FORMAT_VERSION = 1
+DECODER_DIR = "decoder"
+"""The decoder's run directory inside the world model's (the default ``--out``)."""
+LEGACY_FILE = "decoder.safetensors"
+LEGACY_JSON = "decoder.json"
+"""The layout before every trained thing shared one (files beside the world model's)."""
+LEGACY_FORMAT_VERSION = 1
 LOSSES = ("l1", "mse")
 
 
@@ -91,6 +95,8 @@ class DecoderConfig:
 class Decoder(nn.Module):
     """z (B, D) → Linear to a 4×4 map → [ConvTranspose ×2, BatchNorm, GELU] × stages → RGB."""
 
+    config_class = DecoderConfig
+
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__()
         self.config = config
@@ -130,7 +136,9 @@ class DecoderTrainConfig:
     """Train a decoder for a world-model checkpoint (its own dataset, its encoder frozen)."""
 
     checkpoint: Path
-    """Run directory holding the world-model checkpoint; the decoder is written beside it."""
+    """Run directory holding the world-model checkpoint."""
+    out: Path | None = None
+    """The decoder's run directory (default: CHECKPOINT/decoder)."""
     steps: int = 1500
     """Optimizer steps (about a minute on 2 CPU cores at the defaults, after encoding)."""
     batch_size: int = 32
@@ -153,17 +161,32 @@ class DecoderTrainConfig:
     """At most this many held-out frames are scored (evenly spaced)."""
     seed: int = 0
     """Seed of the decoder's initial weights and of batch sampling."""
+    precision: str = "fp32"
+    """fp32 | bf16 | auto (bf16 autocast where the hardware runs it natively)."""
+    device: str = "auto"
+    """auto (cuda if available) | cpu | cuda."""
     threads: int | None = None
     """torch CPU threads (None: torch's default)."""
+    resume: bool = False
+    """Continue the decoder run in --out."""
+    overwrite: bool = False
+    """Replace the decoder in --out (e.g. after retraining the world model)."""
     progress: bool = True
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
+        from reverie.trainer import DEVICES, PRECISIONS, check_choice
+
         if self.checkpoint is None:
             raise ValueError("--checkpoint RUN is required")
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
-        if self.data is not None:
-            object.__setattr__(self, "data", Path(self.data))
+        for name in ("data", "out"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("device", self.device, DEVICES)
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite exclude each other")
         for name in ("steps", "batch_size", "val_frames", "width"):
             if getattr(self, name) < 1:
                 raise ValueError(
@@ -189,6 +212,11 @@ class DecoderTrainConfig:
         return {
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
         }
+
+    def run_dir(self) -> Path:
+        """Where the decoder run lives."""
+        run = self.checkpoint if self.checkpoint.is_dir() else self.checkpoint.parent
+        return self.out if self.out is not None else run / DECODER_DIR
 
 
 @torch.no_grad()
@@ -257,14 +285,6 @@ def mean_frame_psnr(train_obs: torch.Tensor, val_obs: torch.Tensor) -> float:
     return float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _resolve_data(cfg: DecoderTrainConfig, meta: dict[str, Any]) -> Path:
     if cfg.data is not None:
         path = cfg.data
@@ -302,23 +322,55 @@ def _load_frames(data: Path, episodes: list[int], verify: bool = True) -> torch.
     return ds.obs  # (F, 3, Hi, Wi) uint8
 
 
+class _ReconstructionLoss(nn.Module):
+    """The decoder's training loss as the trainer sees it: batch {"z", "obs"} → terms."""
+
+    def __init__(self, decoder: Decoder, cfg: DecoderTrainConfig, background: torch.Tensor) -> None:
+        super().__init__()
+        self.decoder, self.cfg = decoder, cfg
+        self.register_buffer("background", background, persistent=False)
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        loss = reconstruction_loss(
+            self.decoder,
+            batch["z"],
+            batch["obs"],
+            self.cfg.loss,
+            self.background,
+            self.cfg.foreground_weight,
+        )
+        return {"loss": loss}
+
+
 def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
-    """Train, score and save a decoder beside ``cfg.checkpoint``; returns the report dict.
+    """Train, score and save a decoder run for ``cfg.checkpoint``; returns the report dict.
 
     Report keys: psnr_val, psnr_train, psnr_mean_frame (baseline), val_frames, train_frames,
-    val_source, steps, seconds, path.
+    val_source, val_episodes, steps, seconds, path.
     """
     from reverie.checkpoint import load_checkpoint
+    from reverie.trainer import LoopConfig, TensorBatches, TrainTask, fit, runtime
 
     t_start = time.perf_counter()
-    threads = torch.get_num_threads()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    try:
+    loop = LoopConfig(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        weight_decay=1e-4,
+        grad_clip=0.0,
+        seed=cfg.seed,
+        log_every=50,
+        precision=cfg.precision,
+        device=cfg.device,
+        threads=cfg.threads,
+        progress=cfg.progress,
+        tensorboard=False,
+        desc="decoder",
+    )
+    with runtime(loop) as rt:
         # Step 1. The world model, frozen for good: eval mode, no parameter wants a gradient.
-        model, meta = load_checkpoint(cfg.checkpoint)
+        model, meta = load_checkpoint(cfg.checkpoint, rt.device)
         model.requires_grad_(False).eval()
-        run_dir = cfg.checkpoint if cfg.checkpoint.is_dir() else cfg.checkpoint.parent
 
         # Step 2. Frames of the checkpoint's dataset, split into train / held-out.
         data = _resolve_data(cfg, meta)
@@ -336,155 +388,133 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
             )
         pick = torch.linspace(0, len(val_obs) - 1, min(cfg.val_frames, len(val_obs))).round()
         val_obs = val_obs[pick.long()]
-
-        # Step 3. Frozen embeddings, computed once (the encoder never runs under autograd).
-        z_train = frozen_embeddings(model, train_obs)  # (F, D)
-        z_val = frozen_embeddings(model, val_obs)  # (F_val, D)
-
-        # Step 4. Decoder and optimiser.
-        torch.manual_seed(cfg.seed)
-        dcfg = DecoderConfig(model.embed_dim, model.image_size, cfg.channels(model.image_size))
-        decoder = Decoder(dcfg)
-        optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        sampler = torch.Generator().manual_seed(cfg.seed)
-        background = median_frame(train_obs, seed=cfg.seed)  # (3, Hi, Wi)
-        decoder.train()
-        bar = tqdm(
-            total=cfg.steps,
-            disable=not cfg.progress,
-            desc="decoder",
-            unit="step",
-            dynamic_ncols=True,
-        )
-        try:
-            for step in range(1, cfg.steps + 1):
-                # Step 5. A batch of cached embeddings and their frames; loss; update.
-                idx = torch.randint(len(z_train), (cfg.batch_size,), generator=sampler)
-                loss = reconstruction_loss(
-                    decoder,
-                    z_train[idx],
-                    train_obs[idx],
-                    cfg.loss,
-                    background,
-                    cfg.foreground_weight,
-                )
-                if not torch.isfinite(loss):
-                    raise ReverieError(f"non-finite decoder loss at step {step}: try a lower --lr")
-                progress = (step - 1) / max(1, cfg.steps - 1)
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-        finally:
-            bar.close()
-        decoder.eval()
-
-        # Step 6. Scores: held-out and training PSNR, and the mean-frame baseline.
         # 512 training frames are enough to show over- or under-fitting next to psnr_val.
         train_pick = torch.linspace(0, len(train_obs) - 1, min(512, len(train_obs)))
         train_pick = train_pick.round().long()
-        report: dict[str, Any] = {
-            "psnr_val": psnr(decoder, z_val, val_obs),
-            "psnr_train": psnr(decoder, z_train[train_pick], train_obs[train_pick]),
-            "psnr_mean_frame": mean_frame_psnr(train_obs, val_obs),
+
+        # Step 3. Frozen embeddings, computed once (the encoder never runs under autograd).
+        z_train = frozen_embeddings(model, train_obs.to(rt.device)).cpu()  # (F, D)
+        z_val = frozen_embeddings(model, val_obs.to(rt.device)).cpu()  # (F_val, D)
+
+        # Step 4. Decoder, loss and scores; the trainer runs the loop.
+        torch.manual_seed(cfg.seed)
+        dcfg = DecoderConfig(model.embed_dim, model.image_size, cfg.channels(model.image_size))
+        decoder = Decoder(dcfg).to(rt.device)
+        background = median_frame(train_obs, seed=cfg.seed).to(rt.device)  # (3, Hi, Wi)
+        mean_frame = mean_frame_psnr(train_obs, val_obs)
+
+        def validate(step: int) -> dict[str, float]:
+            return {
+                "psnr_val": psnr(decoder, z_val.to(rt.device), val_obs.to(rt.device)),
+                "psnr_train": psnr(
+                    decoder, z_train[train_pick].to(rt.device), train_obs[train_pick].to(rt.device)
+                ),
+                "psnr_mean_frame": mean_frame,
+            }
+
+        split = {
             "val_frames": len(val_obs),
             "train_frames": len(train_obs),
             "val_source": source,
             "val_episodes": val_ids,
-            "steps": cfg.steps,
         }
+        task = TrainTask(
+            kind=KIND,
+            module=decoder,
+            loss=_ReconstructionLoss(decoder, cfg, background),
+            data=TensorBatches(z=z_train, obs=train_obs),
+            validate=validate,
+            resume_key={k: v for k, v in cfg.to_json().items() if k in _RESUME_KEYS},
+            meta={
+                "env": meta.get("env"),
+                "manifest_hash": meta.get("manifest_hash"),
+                "world_model": str(cfg.checkpoint),
+                "world_model_sha256": (meta.get("files") or {}).get("model.safetensors"),
+                "world_model_step": meta.get("step"),
+                "data": str(data),
+                "split": split,
+                "train": cfg.to_json(),
+            },
+        )
+        out = cfg.run_dir()
+        result = fit(task, loop, out, rt, resume=cfg.resume, overwrite=cfg.overwrite)
+    report: dict[str, Any] = {**result.metrics, **split, "steps": result.step}
+    report["seconds"] = time.perf_counter() - t_start
+    report["path"] = str(out)
+    return report
 
-        # Step 7. Save beside the checkpoint: weights first, decoder.json (with checksums) last.
-        save_decoder(run_dir, decoder, meta, report, cfg.to_json(), data)
-        report["seconds"] = time.perf_counter() - t_start
-        report["path"] = str(run_dir / DECODER_FILE)
-        return report
-    finally:
-        torch.set_num_threads(threads)
 
-
-def save_decoder(
-    run_dir: Path,
-    decoder: Decoder,
-    model_meta: dict[str, Any],
-    metrics: dict[str, Any],
-    train_cfg: dict[str, Any] | None = None,
-    data: Path | None = None,
-) -> Path:
-    """Write decoder.safetensors and decoder.json into ``run_dir`` (atomically, json last)."""
-    weights = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
-    with atomic_path(run_dir / DECODER_FILE) as tmp:
-        save_file(weights, tmp, metadata={"format_version": str(FORMAT_VERSION)})
-        sha = _sha256(tmp)
-    atomic_write_json(
-        run_dir / DECODER_JSON,
-        {
-            "kind": KIND,
-            "format_version": FORMAT_VERSION,
-            "decoder": decoder.config.to_dict(),
-            "world_model_sha256": (model_meta.get("files") or {}).get("model.safetensors"),
-            "world_model_step": model_meta.get("step"),
-            "data": str(data) if data is not None else None,
-            "metrics": metrics,
-            "train": train_cfg or {},
-            "files": {DECODER_FILE: sha},
-        },
-    )
-    return run_dir
+#: Decoder settings a resumed decoder run must share.
+_RESUME_KEYS = ("steps", "batch_size", "lr", "loss", "width", "foreground_weight", "seed")
 
 
 def load_decoder(
     run_dir: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[Decoder, dict[str, Any]]:
-    """The decoder saved beside the checkpoint in ``run_dir`` (eval mode) and its decoder.json.
+    """The decoder of the world-model run ``run_dir`` (eval mode) and its metadata.
 
-    Refuses, with a one-line ``ReverieError``, a missing, corrupt or mismatched decoder, or one
-    trained for other world-model weights than the checkpoint's current ones.
+    ``run_dir`` is the world model's run (its decoder is RUN/decoder, or the legacy files beside
+    it) or the decoder's own run. Refuses, with a one-line ``ReverieError``, a missing, corrupt or
+    mismatched decoder, or one trained for other world-model weights than the checkpoint's
+    current ones.
     """
-    from reverie.checkpoint import load_weights, read_meta
+    from reverie.checkpoint import checkpoint_kind, load_module, read_meta
 
     run_dir = Path(run_dir)
     run_dir = run_dir.parent if run_dir.is_file() else run_dir
-    if not (run_dir / DECODER_JSON).is_file():
+    if checkpoint_kind(run_dir) == KIND:  # the decoder's own run: its world model is recorded
+        decoder, info = load_module(run_dir, KIND, device)
+        model_run = Path(str(info.get("world_model") or run_dir.parent))
+    elif checkpoint_kind(run_dir / DECODER_DIR) == KIND:
+        decoder, info = load_module(run_dir / DECODER_DIR, KIND, device)
+        model_run = run_dir
+    elif (run_dir / LEGACY_JSON).is_file():
+        decoder, info = _load_legacy(run_dir, device)
+        model_run = run_dir
+    else:
         raise ReverieError(
             f"no decoder in {run_dir}: train one with "
             f"`reverie train-decoder --checkpoint {run_dir}`"
         )
-    info = read_json(run_dir / DECODER_JSON, "decoder config")
-    if not isinstance(info, dict) or info.get("kind") != KIND:
-        raise ReverieError(f"{run_dir / DECODER_JSON} is not a reverie decoder")
-    if info.get("format_version") != FORMAT_VERSION:
-        raise ReverieError(
-            f"{run_dir / DECODER_JSON} has format_version {info.get('format_version')}; this "
-            f"reverie reads {FORMAT_VERSION}: re-run train-decoder"
-        )
-    path = run_dir / DECODER_FILE
-    if not path.is_file():
-        raise ReverieError(f"decoder weights missing: {path}")
-    if _sha256(path) != (info.get("files") or {}).get(DECODER_FILE):
-        raise ReverieError(f"{path} does not match the checksum in {DECODER_JSON} (corrupt?)")
-    meta = read_meta(run_dir)
+    meta = read_meta(model_run)
     if info.get("world_model_sha256") != (meta.get("files") or {}).get("model.safetensors"):
         raise ReverieError(
             f"the decoder in {run_dir} was trained for other world-model weights (step "
             f"{info.get('world_model_step')}, checkpoint now at step {meta.get('step')}): re-run "
-            f"`reverie train-decoder --checkpoint {run_dir}`"
+            f"`reverie train-decoder --checkpoint {model_run} --overwrite`"
         )
+    assert isinstance(decoder, Decoder)
+    return decoder, info
+
+
+def _load_legacy(run_dir: Path, device: str | torch.device) -> tuple[Decoder, dict[str, Any]]:
+    """A decoder saved before the shared layout: RUN/decoder.json + RUN/decoder.safetensors."""
+    from reverie.checkpoint import load_weights
+
+    info = read_json(run_dir / LEGACY_JSON, "decoder config")
+    if not isinstance(info, dict) or info.get("kind") != KIND:
+        raise ReverieError(f"{run_dir / LEGACY_JSON} is not a reverie decoder")
+    if info.get("format_version") != LEGACY_FORMAT_VERSION:
+        raise ReverieError(
+            f"{run_dir / LEGACY_JSON} has format_version {info.get('format_version')}; this "
+            f"reverie reads {LEGACY_FORMAT_VERSION}: re-run train-decoder"
+        )
+    path = run_dir / LEGACY_FILE
+    if not path.is_file():
+        raise ReverieError(f"decoder weights missing: {path}")
+    if sha256_file(path) != (info.get("files") or {}).get(LEGACY_FILE):
+        raise ReverieError(f"{path} does not match the checksum in {LEGACY_JSON} (corrupt?)")
     try:
         config = DecoderConfig.from_dict(info.get("decoder"))
     except (TypeError, ValueError) as e:
-        raise ReverieError(f"{run_dir / DECODER_JSON} has an invalid decoder config: {e}") from None
+        raise ReverieError(f"{run_dir / LEGACY_JSON} has an invalid decoder config: {e}") from None
     decoder = load_weights(Decoder(config), path, "decoder")
     return decoder.to(device).eval(), info
 
 
 if __name__ == "__main__":
-    import json
+    import sys
 
-    import tyro
+    from reverie.cli import main
 
-    print(json.dumps(train_decoder(tyro.cli(DecoderTrainConfig)), indent=2))
+    raise SystemExit(main(["train-decoder", *sys.argv[1:]]))

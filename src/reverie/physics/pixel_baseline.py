@@ -1,6 +1,7 @@
 """Pixel-space baseline for the physics suite: a next-frame predictor trained with pixel MSE.
 
-    python -m reverie.physics.pixel_baseline --data runs/tt-physics --out runs/tt-pixel
+    reverie physics train-pixel --data runs/tt-physics --out runs/tt-pixel
+    python -m reverie.physics.pixel_baseline --data runs/tt-physics --out runs/tt-pixel   # same
     reverie physics eval --checkpoint runs/tt-pixel --clips runs/physics-clips
 
     from reverie.physics.pixel_baseline import PixelTrainConfig, train_pixel_baseline
@@ -14,16 +15,15 @@ change from the last frame to the next. Its surprise on a clip is the pixel MSE 
 units) of that prediction, scored by the same harness as the world model
 (``reverie.physics.surprise``).
 
-A run directory holds ``pixel_model.safetensors`` and ``config.json`` (``kind:
-reverie-pixel-baseline``, the model config, step, sha256 of the weights), written atomically.
+A run directory is the one checkpoint layout of ``reverie.checkpoint`` (config.json with kind
+``reverie-pixel-baseline``, model.safetensors, train_state.safetensors), trained by
+``reverie.trainer.fit``. Runs written before that layout (``pixel_model.safetensors`` + a
+config.json holding its sha256) still load.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
-from tqdm import tqdm
 
-from reverie.io import ReverieError, atomic_path, read_json
+from reverie.io import ReverieError, read_json, sha256_file
 
 KIND = "reverie-pixel-baseline"
 CONFIG_FILE = "config.json"
-MODEL_FILE = "pixel_model.safetensors"
+LEGACY_MODEL_FILE = "pixel_model.safetensors"
+"""The weights' name before every trained thing shared one layout."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,12 @@ class PixelModelConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"pixel model {name} must be >= 1")
 
+    @classmethod
+    def from_dict(cls, d: Any) -> PixelModelConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"pixel model config must be an object, got {d!r}")
+        return cls(**d)
+
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.GroupNorm(8, c_out), nn.GELU())
@@ -75,6 +81,8 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 class PixelPredictor(nn.Module):
     """U-Net next-frame predictor: (B, k, 3, Hi, Wi) frames + (B, A') action → (B, 3, Hi, Wi)."""
+
+    config_class = PixelModelConfig
 
     def __init__(self, cfg: PixelModelConfig) -> None:
         super().__init__()
@@ -147,58 +155,38 @@ class PixelPredictor(nn.Module):
 
 # --------------------------------------------------------------------------------- checkpoints
 def is_pixel_checkpoint(run_dir: str | Path) -> bool:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("kind") == KIND
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return False
+    from reverie.checkpoint import checkpoint_kind
 
-
-def save_pixel_model(
-    run_dir: Path, model: PixelPredictor, step: int, extra: dict[str, Any]
-) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(run_dir / MODEL_FILE) as tmp:
-        save_file(weights, tmp)
-        digest = _sha256(tmp)
-    meta = {
-        "kind": KIND,
-        "format_version": 1,
-        "model": dataclasses.asdict(model.config),
-        "step": step,
-        "sha256": digest,
-        **extra,
-    }
-    with atomic_path(run_dir / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return checkpoint_kind(run_dir) == KIND
 
 
 def load_pixel_model(
     run_dir: str | Path, device: str = "cpu"
 ) -> tuple[PixelPredictor, dict[str, Any]]:
     """The pixel predictor saved in ``run_dir`` (eval mode) and its config.json."""
+    from reverie.checkpoint import load_module
+
     run_dir = Path(run_dir)
+    if (run_dir / LEGACY_MODEL_FILE).is_file():
+        return _load_legacy(run_dir, device)
+    model, meta = load_module(run_dir, KIND, device)
+    assert isinstance(model, PixelPredictor)
+    return model, meta
+
+
+def _load_legacy(run_dir: Path, device: str) -> tuple[PixelPredictor, dict[str, Any]]:
     meta = read_json(run_dir / CONFIG_FILE, "pixel baseline config")
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
         raise ReverieError(f"{run_dir} does not hold a pixel baseline")
-    path = run_dir / MODEL_FILE
-    if not path.is_file() or _sha256(path) != meta.get("sha256"):
+    path = run_dir / LEGACY_MODEL_FILE
+    if sha256_file(path) != meta.get("sha256"):
         raise ReverieError(f"pixel baseline weights missing or corrupt: {path}")
     try:
-        model = PixelPredictor(PixelModelConfig(**meta["model"]))
+        model = PixelPredictor(PixelModelConfig.from_dict(meta["model"]))
         model.load_state_dict(load_file(path), strict=True)
-    except (TypeError, ValueError, RuntimeError) as e:
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
         raise ReverieError(f"pixel baseline in {run_dir} cannot be loaded: {e}") from None
     return model.to(device).eval(), meta
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------ training
@@ -224,88 +212,96 @@ class PixelTrainConfig:
     """Encoder stage channels."""
     seed: int = 0
     """Seed of weights and batch sampling."""
+    precision: str = "auto"
+    """auto (bf16 autocast where the hardware runs it natively) | fp32 | bf16."""
+    device: str = "auto"
+    """auto (cuda if available) | cpu | cuda."""
     threads: int | None = None
     """torch CPU threads (None: torch's default)."""
+    resume: bool = False
+    """Continue the run in --out."""
     progress: bool = True
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
+        from reverie.trainer import DEVICES, PRECISIONS, check_choice
+
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         for name in ("steps", "batch_size", "history", "frameskip"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("device", self.device, DEVICES)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+class _NextFrameLoss(nn.Module):
+    """Predict frame k from frames 0..k-1 and action k-1; pixel MSE in [0, 1] units."""
+
+    def __init__(self, model: PixelPredictor) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        obs = batch["obs"]  # (B, k+1, 3, Hi, Wi) uint8
+        pred = self.model(obs[:, :-1], batch["actions"][:, -1])  # (B, 3, Hi, Wi)
+        return {"loss": F.mse_loss(pred.float(), obs[:, -1].float() / 255.0)}
 
 
 def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
     """Train the pixel predictor on ``cfg.data``; returns the run directory."""
     from reverie.data.dataset import SequenceDataset
-    from reverie.hardware import bf16_native
+    from reverie.trainer import LoopConfig, TrainTask, fit, runtime
 
-    threads = torch.get_num_threads()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    try:
+    loop = LoopConfig(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        weight_decay=1e-4,
+        seed=cfg.seed,
+        precision=cfg.precision,
+        device=cfg.device,
+        threads=cfg.threads,
+        progress=cfg.progress,
+        tensorboard=False,
+        desc="pixel baseline",
+    )
+    with runtime(loop) as rt:
         # Step 1. Data: windows of k input frames + the next one.
         ds = SequenceDataset(cfg.data, cfg.history, 1, cfg.frameskip)
+        # Step 2. The model (channels_last for convs on CPU) and its loss; the trainer runs it.
         torch.manual_seed(cfg.seed)
-        sampler = torch.Generator().manual_seed(cfg.seed)
-        # Step 2. Model and optimiser.
-        model = PixelPredictor(
-            PixelModelConfig(ds.image_size, ds.action_dim, cfg.history, cfg.frameskip, cfg.channels)
+        mcfg = PixelModelConfig(
+            ds.image_size, ds.action_dim, cfg.history, cfg.frameskip, cfg.channels
         )
-        model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if bf16_native(torch.device("cpu"))
-            else nullcontext()
-        )
-        bar = tqdm(total=cfg.steps, desc="pixel baseline", unit="step", disable=not cfg.progress)
-        t0, loss_value = time.perf_counter(), float("nan")
-        for step in range(1, cfg.steps + 1):
-            # Step 3. Batch and loss: predict frame k from frames 0..k-1 and action k-1.
-            batch = ds.get_batch(torch.randint(len(ds), (cfg.batch_size,), generator=sampler))
-            obs = batch["obs"]  # (B, k+1, 3, Hi, Wi) uint8
-            with autocast:
-                pred = model(obs[:, :-1], batch["actions"][:, -1])  # (B, 3, Hi, Wi)
-            loss = F.mse_loss(pred.float(), obs[:, -1].float() / 255.0)
-            # Step 4. Update with a cosine learning-rate schedule.
-            lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            loss_value = float(loss.detach())
-            if not np.isfinite(loss_value):
-                raise ReverieError(f"pixel baseline loss is not finite at step {step}")
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss_value:.2e}")
-        bar.close()
-        save_pixel_model(
-            cfg.out,
-            model.eval(),
-            cfg.steps,
-            {
-                "data": str(cfg.data),
-                "manifest_hash": ds.manifest_hash,
+        model = PixelPredictor(mcfg).to(rt.device, memory_format=torch.channels_last)
+        task = TrainTask(
+            kind=KIND,
+            module=model,
+            loss=_NextFrameLoss(model),
+            data=ds,
+            samples_per_item=cfg.history + 1,
+            resume_key={k: v for k, v in cfg.to_json().items() if k not in _RUNTIME_KEYS},
+            meta={
                 "env": ds.env_name,
-                "final_loss": loss_value,
-                "train_seconds": round(time.perf_counter() - t0, 1),
-                "train": {
-                    k: str(v) if isinstance(v, Path) else v
-                    for k, v in dataclasses.asdict(cfg).items()
-                },
+                "manifest_hash": ds.manifest_hash,
+                "data": str(cfg.data),
+                "train": cfg.to_json(),
             },
         )
-        return cfg.out
-    finally:
-        torch.set_num_threads(threads)
+        result = fit(task, loop, cfg.out, rt, resume=cfg.resume)
+    return result.out
+
+
+_RUNTIME_KEYS = ("data", "out", "precision", "device", "threads", "resume", "progress")
 
 
 # ------------------------------------------------------------------------------------- scoring
@@ -351,6 +347,8 @@ def pixel_surprise(model: PixelPredictor, batch_size: int = 16) -> Any:
 
 
 if __name__ == "__main__":
-    import tyro
+    import sys
 
-    print(train_pixel_baseline(tyro.cli(PixelTrainConfig)))
+    from reverie.cli import main
+
+    raise SystemExit(main(["physics", "train-pixel", *sys.argv[1:]]))

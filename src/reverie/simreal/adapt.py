@@ -7,11 +7,12 @@
 The K episodes are collected in memory (``reverie.data.collect.run_episode`` on the shifted env,
 latency included) from the top of the collection seed range, so they never repeat the source
 training episodes and K = 5 is a prefix of K = 20 (the adaptation curve is nested). Fine-tuning
-uses the training loss (``reverie.train.JEPALoss``: teacher-forced + rollout MSE + λ·SIGReg) on
-windows of ``history + horizon`` frames at the model's frameskip. ``params="predictor"`` freezes
-the encoder (BatchNorm statistics included), so only the dynamics adapt and the source embedding
-space stays;
-``params="all"`` trains everything. K = 0 writes the source weights unchanged.
+uses the training loss (``reverie.models.jepa.JEPALoss``: teacher-forced + rollout MSE +
+λ·SIGReg) on windows of ``history + rollout`` frames at the model's frameskip, run by the one
+trainer (``reverie.trainer.fit``: constant learning rate, fp32 by default, resumable).
+``params="predictor"`` freezes the encoder (BatchNorm statistics included), so only the dynamics
+adapt and the source embedding space stays; ``params="all"`` trains everything. K = 0 writes the
+source weights unchanged.
 
 ``adaptation_curve`` runs K in (0, 5, 20, 100), evaluates each adapted model under the shift and
 writes ``OUT/adapt_curve.json``.
@@ -26,11 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
+from reverie.checkpoint import has_checkpoint
 from reverie.envs import env_class, resolve
 from reverie.io import ReverieError, atomic_write_json
 from reverie.simreal.shifts import collect_episodes, make_shifted, parse_shift, to_blocks
+from reverie.trainer import DEVICES, PRECISIONS, check_choice
 
 #: checkpoint meta keys that save_checkpoint writes itself (everything else is carried over).
 _OWN_META = {
@@ -69,7 +71,7 @@ class AdaptConfig:
     """AdamW learning rate (constant: short runs need no schedule)."""
     batch_size: int = 32
     """Windows per step."""
-    horizon: int = 3
+    rollout: int = 3
     """Frames after the history in each window (the rollout loss length)."""
     lam: float | None = None
     """SIGReg weight (only matters with params=all: a frozen encoder gets no gradient); None: the
@@ -80,6 +82,16 @@ class AdaptConfig:
     """Collection policy under the shift: expert | mixed | random."""
     seed: int = 0
     """Seeds the episodes (collection seed base 999 - seed) and batch sampling."""
+    precision: str = "fp32"
+    """fp32 | bf16 | auto (bf16 autocast where the hardware runs it natively)."""
+    device: str = "auto"
+    """auto (cuda if available) | cpu | cuda."""
+    threads: int | None = None
+    """torch CPU threads while fine-tuning (None: torch's default)."""
+    resume: bool = False
+    """Continue an interrupted adaptation in --out."""
+    overwrite: bool = False
+    """Replace an adapted checkpoint already in --out."""
     progress: bool = True
     """Print progress."""
     curve: tuple[int, ...] = ()
@@ -104,7 +116,7 @@ class AdaptConfig:
             raise ValueError(f"--params must be predictor or all, got {self.params!r}")
         if self.episodes < 0:
             raise ValueError(f"--episodes must be >= 0, got {self.episodes}")
-        for name in ("steps", "batch_size", "horizon"):
+        for name in ("steps", "batch_size", "rollout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.lr > 0 or (self.lam is not None and self.lam < 0) or self.rollout_weight < 0:
@@ -115,6 +127,17 @@ class AdaptConfig:
             raise ValueError(f"--seed must be in [0, 999], got {self.seed}")
         if self.out.resolve() == self.checkpoint.resolve():
             raise ValueError("--out must differ from --checkpoint (the source stays intact)")
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("device", self.device, DEVICES)
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite exclude each other")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 def windows(
@@ -132,52 +155,19 @@ def windows(
     return torch.stack(obs_w), torch.stack(act_w)
 
 
-def finetune(
-    model: nn.Module,
-    obs: torch.Tensor,
-    actions: torch.Tensor,
-    cfg: AdaptConfig,
-) -> list[float]:
-    """Fine-tune ``model`` in place on the windows; returns the loss every step."""
-    from reverie.models.sigreg import build_regularizer
-    from reverie.train import JEPALoss
-
-    regularizer = build_regularizer("sigreg", 256, cfg.seed) if cfg.params == "all" else None
-    # adapt() fills λ from the checkpoint; a checkpoint that does not record one gets LeWM's 0.1.
-    lam = 0.1 if cfg.lam is None else cfg.lam
-    loss_fn = JEPALoss(model, regularizer, lam, cfg.rollout_weight, cfg.horizon)
-    if cfg.params == "predictor":
-        model.encoder.requires_grad_(False)
-        trained = [p for p in model.predictor.parameters()]
-    else:
-        trained = [p for p in model.parameters()]
-    optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=1e-3)
-    sampler = torch.Generator().manual_seed(cfg.seed)
-    model.train()
-    if cfg.params == "predictor":
-        model.encoder.eval()  # frozen encoder: BatchNorm running statistics must not move either
-    losses = []
-    for step in range(1, cfg.steps + 1):
-        # Step 1. batch of windows from the shifted episodes.
-        idx = torch.randint(obs.shape[0], (cfg.batch_size,), generator=sampler)
-        # Step 2. loss terms (same as training).
-        terms = loss_fn(obs[idx], actions[idx], step)  # obs (B, T, 3, Hi, Wi)
-        # Step 3. update.
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        nn.utils.clip_grad_norm_(trained, 1.0)
-        optimizer.step()
-        losses.append(float(terms["loss"].detach()))
-    model.requires_grad_(True)
-    model.eval()
-    return losses
-
-
 def adapt(cfg: AdaptConfig) -> Path:
     """Collect K shifted episodes, fine-tune, write the checkpoint to ``cfg.out``; returns it."""
     from reverie.checkpoint import load_checkpoint, save_checkpoint
+    from reverie.models.jepa import JEPALoss
+    from reverie.models.sigreg import build_regularizer
+    from reverie.trainer import LoopConfig, TensorBatches, TrainTask, fit, runtime
 
     t0 = time.perf_counter()
+    if has_checkpoint(cfg.out) and not (cfg.resume or cfg.overwrite):
+        raise ReverieError(
+            f"{cfg.out} already holds a checkpoint: pass --overwrite to replace it (or --resume "
+            "to continue it), or choose another --out"
+        )
     model, meta = load_checkpoint(cfg.checkpoint)
     env = cfg.env or meta.get("env")
     if env is None:
@@ -185,45 +175,103 @@ def adapt(cfg: AdaptConfig) -> Path:
     if meta.get("env") not in (None, env):
         raise ReverieError(f"checkpoint {cfg.checkpoint} was trained on {meta['env']!r}, not {env}")
     shift = parse_shift(env, cfg.shift)
-    losses: list[float] = []
-    n_windows = 0
-    if cfg.episodes > 0:
-        torch.manual_seed(cfg.seed)
-        sim = make_shifted(env, shift, size=model.image_size)
-        steps = env_class(env).max_episode_steps
-        # Collection seed base 999 - seed: the top of the range, never the source training data.
-        eps = collect_episodes(sim, cfg.episodes, 999 - cfg.seed, steps, cfg.policy)
-        obs, actions = windows(eps, model.frameskip, model.history + cfg.horizon)
-        n_windows = obs.shape[0]
-        if cfg.progress:
-            print(f"adapt: {cfg.episodes} episodes, {n_windows} windows, {cfg.steps} steps")
-        trained_lam = (meta.get("train") or {}).get("lam")
-        if cfg.lam is None and trained_lam is not None:  # the weight the model was trained with
-            cfg = dataclasses.replace(cfg, lam=float(trained_lam))
-        losses = finetune(model, obs, actions, cfg)
+    trained_lam = (meta.get("train") or {}).get("lam")
+    if cfg.lam is None and trained_lam is not None:  # the weight the model was trained with
+        cfg = dataclasses.replace(cfg, lam=float(trained_lam))
     extra = {k: v for k, v in meta.items() if k not in _OWN_META}
-    extra["adapt"] = {
+    record: dict[str, Any] = {
         "source_checkpoint": str(cfg.checkpoint),
         "source_step": meta.get("step"),
         "shift": shift.to_json(),
         "episodes": cfg.episodes,
-        "windows": n_windows,
-        "config": {
-            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()
-        },
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "seconds": round(time.perf_counter() - t0, 2),
+        "windows": 0,
+        "config": cfg.to_json(),
+        "loss_first": None,
+        "loss_last": None,
+        "seconds": 0.0,
     }
-    return save_checkpoint(
-        cfg.out,
-        model,
-        step=int(meta.get("step") or 0),
-        metrics=dict(meta.get("metrics") or {}),
-        env_name=env,
-        manifest_hash=meta.get("manifest_hash"),
-        extra=extra,
+    extra.update(adapt=record, env=env, manifest_hash=meta.get("manifest_hash"))
+    if cfg.episodes == 0:  # K = 0: the source weights, unchanged
+        record["seconds"] = round(time.perf_counter() - t0, 2)
+        return save_checkpoint(
+            cfg.out,
+            model,
+            step=int(meta.get("step") or 0),
+            metrics=dict(meta.get("metrics") or {}),
+            extra=extra,
+        )
+
+    # Step 1. K episodes under the shift, from the top of the collection seed range (999 - seed),
+    # never the source training data; all windows of history + rollout frames.
+    torch.manual_seed(cfg.seed)
+    sim = make_shifted(env, shift, size=model.image_size)
+    eps = collect_episodes(
+        sim, cfg.episodes, 999 - cfg.seed, env_class(env).max_episode_steps, cfg.policy
     )
+    obs, actions = windows(eps, model.frameskip, model.history + cfg.rollout)
+    record["windows"] = obs.shape[0]
+    if cfg.progress:
+        print(f"adapt: {cfg.episodes} episodes, {obs.shape[0]} windows, {cfg.steps} steps")
+
+    # Step 2. What trains: the predictor alone (the frozen encoder, BatchNorm statistics
+    # included, stays in eval mode) or everything with SIGReg at the trained λ.
+    loop = LoopConfig(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        weight_decay=1e-3,
+        schedule="constant",
+        seed=cfg.seed,
+        precision=cfg.precision,
+        device=cfg.device,
+        threads=cfg.threads,
+        progress=cfg.progress,
+        tensorboard=False,
+        desc="adapt",
+    )
+    predictor_only = cfg.params == "predictor"
+    regularizer = None if predictor_only else build_regularizer("sigreg", 256, cfg.seed)
+    # A checkpoint that records no λ gets LeWM's 0.1 (only matters with params=all).
+    lam = 0.1 if cfg.lam is None else cfg.lam
+    if predictor_only:
+        model.encoder.requires_grad_(False)
+
+    def train_mode() -> None:
+        model.train()
+        if predictor_only:
+            model.encoder.eval()
+
+    def on_step(step: int, module: Any, losses: dict[str, float]) -> None:
+        # The record is part of config.json, written after this at the last step.
+        record["loss_first"] = (
+            losses["loss"] if record["loss_first"] is None else record["loss_first"]
+        )
+        record["loss_last"] = losses["loss"]
+        record["seconds"] = round(time.perf_counter() - t0, 2)
+
+    with runtime(loop) as rt:
+        model.to(rt.device)
+        task = TrainTask(
+            kind="reverie-world-model",
+            module=model,
+            loss=JEPALoss(model, regularizer, lam, cfg.rollout_weight, cfg.rollout),
+            data=TensorBatches(obs=obs, actions=actions),
+            params=list((model.predictor if predictor_only else model).parameters()),
+            train_mode=train_mode,
+            samples_per_item=model.history + cfg.rollout,
+            meta=extra,
+            resume_key={k: v for k, v in cfg.to_json().items() if k not in _RUNTIME_KEYS},
+        )
+        result = fit(
+            task, loop, cfg.out, rt, resume=cfg.resume, overwrite=cfg.overwrite, on_step=on_step
+        )
+    model.requires_grad_(True)
+    return result.out
+
+
+#: AdaptConfig fields that a resumed adaptation may change.
+_RUNTIME_KEYS = ("out", "precision", "device", "threads", "resume", "overwrite", "progress")
+_RUNTIME_KEYS += ("curve", "curve_episodes")
 
 
 def adaptation_curve(
@@ -239,7 +287,7 @@ def adaptation_curve(
     points = []
     shift = None
     for k in ks:
-        run = adapt(dataclasses.replace(cfg, episodes=k, out=cfg.out / f"k{k:03d}"))
+        run = adapt(dataclasses.replace(cfg, episodes=k, out=cfg.out / f"k{k:03d}", curve=()))
         env = cfg.env or read_env(run)
         shift = parse_shift(env, cfg.shift)
         ev = evaluate(
