@@ -55,6 +55,9 @@ class ReverieEnv(gym.Env):
     - ``goal_distance(state, goal)``: the env's progress measure (lower is closer; 0 at the goal).
     - ``is_success(state, goal)``: the documented success test on true states.
     - ``expert_action(rng)``: a scripted expert that makes progress toward ``self.goal``.
+
+    For ``reverie play`` (which knows no env by name) an env may also set ``keymap`` and
+    override ``perturbations()``, ``_perturb(kind, rng, target)`` and ``goal_from_point(x, y)``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
