@@ -53,6 +53,6 @@ def play_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared(play_run: Path):
-    from reverie.viewer.session import load_play_model
+    from reverie.viewer.play_model import load_play_model
 
     return load_play_model(play_run)

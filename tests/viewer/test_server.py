@@ -6,8 +6,10 @@ isolation, refusal of cross-site pages, and 50 connect/disconnect cycles without
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
+import math
 import resource
 import threading
 import time
@@ -18,8 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from reverie.cliargs import parse_config
 from reverie.io import ReverieError
-from reverie.viewer.server import PlayConfig, create_app
+from reverie.planning.options import PlannerOptions
+from reverie.viewer.server import PlayConfig, SessionSlots, _send, create_app
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +141,83 @@ def test_sessions_beyond_the_limit_are_refused(play_run: Path) -> None:
         open_session(ws)
         with c.websocket_connect("/ws") as second:
             assert "busy" in second.receive_json()["message"]
+
+
+def test_concurrent_connects_never_exceed_the_limit(play_run: Path) -> None:
+    app = create_app(play_run, max_sessions=1)
+    n = 4
+    start, hold = threading.Barrier(n), threading.Barrier(n, timeout=60)
+    first: list[dict] = []
+
+    def connect(c: TestClient) -> None:
+        start.wait()
+        with c.websocket_connect("/ws") as ws:
+            first.append(ws.receive_json())
+            hold.wait()  # every connection is open (or refused) at once
+
+    with TestClient(app) as c:
+        threads = [threading.Thread(target=connect, args=(c,)) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        assert len(first) == n
+        kinds = sorted(m["type"] for m in first)
+        assert kinds == ["error"] * (n - 1) + ["hello"], kinds
+        _wait_until(lambda: not app.state.sessions and app.state.slots.taken == 0)
+        with c.websocket_connect("/ws") as ws:  # slots come back when sessions end
+            open_session(ws)
+
+
+def test_session_slots_admit_exactly_the_limit_under_threads() -> None:
+    slots, n = SessionSlots(3), 32
+    start = threading.Barrier(n)
+    got: list[bool] = []
+
+    def take() -> None:
+        start.wait()
+        got.append(slots.acquire())
+
+    threads = [threading.Thread(target=take) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got.count(True) == 3 and slots.taken == 3
+    slots.release()
+    assert slots.acquire() and not slots.acquire()
+
+
+def test_nan_anywhere_in_a_reply_is_sent_as_null() -> None:
+    class Socket:
+        text = ""
+
+        async def send_text(self, text: str) -> None:
+            Socket.text = text
+
+    msg = {
+        "type": "frame",
+        "surprise": math.nan,
+        "state": [1.0, math.nan, -math.inf],
+        "factors": {"gravity": math.inf, "mass": 1.0},
+        "plan": [{"cost": math.nan}],
+    }
+    asyncio.run(_send(Socket(), msg))
+    sent = json.loads(Socket.text)
+    assert sent["surprise"] is None and sent["state"] == [1.0, None, None]
+    assert sent["factors"] == {"gravity": None, "mass": 1.0} and sent["plan"] == [{"cost": None}]
+
+
+def test_play_planner_flags_are_the_shared_ones() -> None:
+    argv = ["--checkpoint", "runs/x", "--samples", "50", "--iterations", "3", "--elites", "5"]
+    cfg = parse_config(PlayConfig, [*argv, "--horizon", "4"], "reverie play")
+    assert cfg.planning == PlannerOptions(samples=50, iterations=3, elites=5, horizon=4)
+    session = cfg.session_config()
+    assert session.planning == cfg.planning and session.plan_execute == 2
+    default = parse_config(PlayConfig, ["--checkpoint", "runs/x"], "reverie play").planning
+    assert default == PlannerOptions(samples=100, iterations=10, elites=10, horizon=5)
+    with pytest.raises(SystemExit):
+        parse_config(PlayConfig, ["--checkpoint", "x", "--plan-samples", "50"], "reverie play")
 
 
 def test_startup_fails_with_one_line(tmp_path: Path) -> None:

@@ -19,6 +19,12 @@ import gymnasium as gym
 import numpy as np
 
 RANDOMIZE_CHOICES = ("none", "physics", "visual", "both")
+#: Ways a person may change a world between two frames, against its physics (``reverie play``).
+PERTURBATION_KINDS = ("teleport", "gravity", "delete")
+#: Keys of ``ReverieEnv.keymap``.
+KEY_NAMES = ("up", "down", "left", "right")
+#: The keymap of a top-down world drawn with +y downward (Two-Room, Push-T).
+KEYMAP_Y_DOWN = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class ReverieEnv(gym.Env):
     - ``goal_distance(state, goal)``: the env's progress measure (lower is closer; 0 at the goal).
     - ``is_success(state, goal)``: the documented success test on true states.
     - ``expert_action(rng)``: a scripted expert that makes progress toward ``self.goal``.
+
+    For ``reverie play`` (which knows no env by name) an env may also set ``keymap`` and
+    override ``perturbations()``, ``_perturb(kind, rng, target)`` and ``goal_from_point(x, y)``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -63,6 +72,9 @@ class ReverieEnv(gym.Env):
     #: SIGReg weight λ that suits this world's geometry (None: the training preset's). A flat,
     #: low-dimensional world wants a light one; see ``reverie.train.PRESETS``.
     sigreg_lam: ClassVar[float | None] = None
+    #: Screen direction of each of ``KEY_NAMES`` as a raw action (measured by stepping the env);
+    #: None: no keyboard play.
+    keymap: ClassVar[dict[str, tuple[float, ...]] | None] = None
     physics_factors: ClassVar[dict[str, Factor]] = {}
     visual_factors: ClassVar[dict[str, Factor]] = {}
 
@@ -179,6 +191,55 @@ class ReverieEnv(gym.Env):
     def random_action(self, rng: np.random.Generator) -> np.ndarray:
         low, high = self.action_space.low, self.action_space.high
         return rng.uniform(low, high).astype(np.float32)
+
+    def sample_goal(self, rng: np.random.Generator) -> np.ndarray:
+        """A reachable goal state (same layout as ``get_state()``) from the env's own sampler."""
+        return self._sample_goal(rng)
+
+    def goal_from_point(self, x: float, y: float) -> np.ndarray | None:
+        """The goal state a click at (x, y) in [0, 1]² of the image names; None: a point means
+        nothing here (callers sample a goal instead). Raises ``ValueError`` for an impossible spot.
+        """
+        return None
+
+    # ----------------------------------------------------------------------------- perturbations
+    @classmethod
+    def perturbations(cls) -> tuple[str, ...]:
+        """The ``PERTURBATION_KINDS`` this env supports (gravity: any env with a gravity factor)."""
+        return ("gravity",) if "gravity" in cls.all_factors() else ()
+
+    def perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None = None
+    ) -> tuple[str, bool | None]:
+        """Change the world now, against its physics; returns (description, hidden change).
+
+        ``target`` is a clicked point in [0, 1]² (teleport there, where the env can). The second
+        value is True when the env keeps something parked out of view after every step (until
+        reset or teleport), False when such parking ends, None when unchanged. Raises
+        ``ValueError`` (one line) for a kind the env does not support.
+        """
+        if kind not in PERTURBATION_KINDS:
+            raise ValueError(
+                f"unknown perturbation {kind!r}; known: {', '.join(PERTURBATION_KINDS)}"
+            )
+        if kind == "gravity":
+            factor = self.all_factors().get("gravity")
+            if factor is None:
+                name = self.short_name
+                raise ValueError(f"{name} is a top-down world: it has no gravity to flip")
+            g = self.factors["gravity"]
+            new = -g if g != 0 else min(1.0, factor.high)
+            self.set_factors({"gravity": new})
+            return f"gravity {g:+.2f} -> {new:+.2f}", None
+        return self._perturb(kind, rng, target)
+
+    def _perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None
+    ) -> tuple[str, bool | None]:
+        """Hook: teleport or delete (``perturb`` handles gravity and unknown kinds)."""
+        if kind == "delete":
+            raise ValueError(f"{self.short_name} has no object to delete")
+        raise ValueError(f"{self.short_name} has nothing to {kind}")
 
     # ------------------------------------------------------------------------ hooks to implement
     def _reset_world(self, rng: np.random.Generator) -> None:

@@ -34,7 +34,7 @@ import pymunk
 # shapes makes the spatial index (and so the contact solve order) identical on every rebuild.
 from pymunk._chipmunk_cffi import lib as _cp
 
-from reverie.envs.base import Factor, ReverieEnv
+from reverie.envs.base import KEYMAP_Y_DOWN, Factor, ReverieEnv
 
 WORLD = 512.0  # world units per side (the public benchmark's scale)
 AGENT_RADIUS = 15.0
@@ -138,6 +138,7 @@ class PushTEnv(ReverieEnv):
     """
 
     short_name = "pusht"
+    keymap = KEYMAP_Y_DOWN
     gym_id = "reverie/PushT-v0"
     success_rule = (
         "pusher and T within 20 units of the goal positions and T angle within 20° "
@@ -304,6 +305,24 @@ class PushTEnv(ReverieEnv):
             goal = self._random_pose(rng, GOAL_MARGIN)
             if self.goal_distance(self._state, goal) > 2 * (POS_TOL + ANGLE_TOL_DEG):
                 return goal
+
+    # ------------------------------------------------------------------------- perturbations
+    @classmethod
+    def perturbations(cls) -> tuple[str, ...]:
+        return ("teleport", "delete")  # top-down table: no gravity
+
+    def _perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None
+    ) -> tuple[str, bool | None]:
+        state = self.get_state()  # [agent x, y, vx, vy, T x, y, angle, vx, vy, omega]
+        if kind == "teleport":
+            pose = self._random_pose(rng, 100.0)
+            state[4:7], state[7:10] = pose[4:7], 0.0
+            self.set_state(state)
+            return "T teleported", None
+        state[4:6], state[7:10] = -10 * WORLD, 0.0
+        self.set_state(state)
+        return "T deleted (parked outside the walls)", None
 
     # ---------------------------------------------------------------------------- goal tests
     def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:

@@ -44,6 +44,13 @@ class ReacherEnv(MujocoEnv):
     """Two-link arm; reach a goal joint configuration shown as an image."""
 
     short_name: ClassVar[str] = "reacher"
+    # Actions are joint torques: left/right turn the shoulder, up/down bend the elbow.
+    keymap: ClassVar[dict[str, tuple[float, ...]] | None] = {
+        "up": (0.0, 1.0),
+        "down": (0.0, -1.0),
+        "left": (1.0, 0.0),
+        "right": (-1.0, 0.0),
+    }
     gym_id: ClassVar[str] = "reverie/Reacher-v0"
     success_rule: ClassVar[str] = (
         f"both joint angles within {SUCCESS_TOL} rad of the goal configuration (angles wrapped)"
@@ -146,6 +153,18 @@ class ReacherEnv(MujocoEnv):
 
     def _step_world(self, action: np.ndarray) -> None:
         self._physics_step(action)
+
+    def _perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None
+    ) -> tuple[str, bool | None]:
+        if kind == "teleport":
+            self.set_state(self._random_configuration(rng))
+            return "arm teleported to a random configuration", None
+        return super()._perturb(kind, rng, target)  # nothing to delete
+
+    @classmethod
+    def perturbations(cls) -> tuple[str, ...]:
+        return ("teleport", *super().perturbations())
 
     def _sample_goal(self, rng: np.random.Generator) -> np.ndarray:
         # Every configuration within the elbow limits is reachable: a random one, at rest.

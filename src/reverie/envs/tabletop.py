@@ -79,6 +79,13 @@ class TabletopEnv(MujocoEnv):
     """A pusher, a table, objects; bring every object to its goal position."""
 
     short_name: ClassVar[str] = "tabletop"
+    # The camera looks along +y, so +y is up on screen.
+    keymap: ClassVar[dict[str, tuple[float, ...]] | None] = {
+        "up": (0.0, 1.0),
+        "down": (0.0, -1.0),
+        "left": (-1.0, 0.0),
+        "right": (1.0, 0.0),
+    }
     gym_id: ClassVar[str] = "reverie/Tabletop-v0"
     success_rule: ClassVar[str] = (
         f"every object's centre within {SUCCESS_TOL * 100:.0f} cm (3-D) of its goal position"
@@ -329,6 +336,27 @@ class TabletopEnv(MujocoEnv):
 
     def _step_world(self, action: np.ndarray) -> None:
         self._physics_step(action)
+
+    @classmethod
+    def perturbations(cls) -> tuple[str, ...]:
+        return ("teleport", *super().perturbations(), "delete")
+
+    def _perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None
+    ) -> tuple[str, bool | None]:
+        """Teleport the first visible object above a random table spot, or delete (hide) it."""
+        pos = self.object_positions()  # (K, 3)
+        visible = [i for i in range(len(pos)) if np.linalg.norm(pos[i, :2] - HIDDEN_AT) > 2.0]
+        if not visible:
+            raise ValueError("every object is already deleted: reset to bring them back")
+        i = visible[0]
+        if kind == "teleport":
+            xy = rng.uniform(-0.6 * TABLE_HALF, 0.6 * TABLE_HALF, size=2)
+            self.set_object_pose(i, [xy[0], xy[1], TABLE_TOP + 0.15])
+            self.launch(i, np.zeros(3), angular=np.zeros(3))
+            return f"{self.object_names[i]} teleported above ({xy[0]:.2f}, {xy[1]:.2f})", None
+        self.hide_object(i)
+        return f"{self.object_names[i]} deleted", None
 
     def _sample_goal(self, rng: np.random.Generator) -> np.ndarray:
         """Objects at rest at random reachable spots on the table, with their current orientation

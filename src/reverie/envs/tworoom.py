@@ -19,7 +19,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from reverie.envs.base import Factor, ReverieEnv
+from reverie.envs.base import KEYMAP_Y_DOWN, Factor, ReverieEnv
 
 WORLD = 224.0  # world units per side (matches the public benchmark's 224 px)
 WALL_X, WALL_HALF = 112.0, 7.0  # dividing wall centre and half-thickness
@@ -28,6 +28,7 @@ RADIUS = 9.0  # agent radius
 VMAX = 8.0  # units per control step at full action and unit gain
 SUCCESS_RADIUS = 16.0
 SUBSTEPS = 4
+PARKED = np.array([-10 * WORLD, -10 * WORLD, 0.0, 0.0])  # where "delete" keeps the agent: unseen
 
 
 class TwoRoomEnv(ReverieEnv):
@@ -37,6 +38,7 @@ class TwoRoomEnv(ReverieEnv):
     gym_id = "reverie/TwoRoom-v0"
     success_rule = "agent within 16 units of the goal position (world 224 units; 16 px at 224 px)"
     max_episode_steps = 100
+    keymap = KEYMAP_Y_DOWN
     # The state that shows is a point in a square: SIGReg at 0.1 folds that 2-D sheet through all
     # 64 dimensions and the latent goal distance saturates (CEM success 38%; 82% at 0.003).
     sigreg_lam = 0.003
@@ -63,6 +65,7 @@ class TwoRoomEnv(ReverieEnv):
         self._gx, self._gy = np.meshgrid(centres, centres)  # (Hi, Wi): x along columns
         self._background: np.ndarray | None = None
         self._waypoint_phase = 0
+        self._parked = False  # "delete": the agent is kept outside the world after every step
 
     # ----------------------------------------------------------------------------- world rules
     @staticmethod
@@ -86,6 +89,7 @@ class TwoRoomEnv(ReverieEnv):
         self._background = None  # visual factors may have changed
 
     def _reset_world(self, rng: np.random.Generator) -> None:
+        self._parked = False
         self._state = np.concatenate([self._free_position(rng), [0.0, 0.0]])
 
     def _step_world(self, action: np.ndarray) -> None:
@@ -114,7 +118,8 @@ class TwoRoomEnv(ReverieEnv):
                 vy = 0.0
             else:
                 y = ny
-        self._state = np.array([x, y, vx, vy])
+        # A deleted agent cannot be removed from this simulator: it stays parked out of view.
+        self._state = PARKED.copy() if self._parked else np.array([x, y, vx, vy])
 
     @staticmethod
     def _blocked_xy(x: float, y: float) -> bool:
@@ -161,6 +166,43 @@ class TwoRoomEnv(ReverieEnv):
 
     def _sample_goal(self, rng: np.random.Generator) -> np.ndarray:
         return np.concatenate([self._free_position(rng), [0.0, 0.0]])
+
+    # --------------------------------------------------------------------- play (perturb, goals)
+    def _point_position(self, x: float, y: float) -> np.ndarray:
+        """A clicked image point in [0, 1]² → the world position it shows (camera shift in)."""
+        cx, cy = self.factors["camera_x"], self.factors["camera_y"]
+        pos = np.clip(np.array([x, y]) * WORLD + [cx, cy], RADIUS, WORLD - RADIUS)
+        if self._blocked_xy(*pos):
+            raise ValueError("that spot is inside the wall: pick another")
+        return pos
+
+    def goal_from_point(self, x: float, y: float) -> np.ndarray:
+        return np.array([*self._point_position(x, y), 0.0, 0.0])
+
+    @classmethod
+    def perturbations(cls) -> tuple[str, ...]:
+        return ("teleport", "gravity", "delete")
+
+    def _perturb(
+        self, kind: str, rng: np.random.Generator, target: tuple[float, float] | None
+    ) -> tuple[str, bool | None]:
+        if kind == "teleport":
+            if target is not None:
+                pos = self._point_position(*target)
+            else:  # far enough that the jump is plainly not physics
+                here = self._state[:2]
+                for _ in range(200):
+                    pos = self._free_position(rng)
+                    if np.hypot(*(pos - here)) >= 80.0:
+                        break
+                else:
+                    pos = self._free_position(rng)
+            self._parked = False
+            self.set_state(np.array([pos[0], pos[1], 0.0, 0.0]))
+            return f"agent teleported to ({pos[0]:.0f}, {pos[1]:.0f})", False
+        self._parked = True
+        self.set_state(PARKED)
+        return "agent deleted (parked outside the world until teleport or reset)", True
 
     def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
         return float(np.hypot(state[0] - goal[0], state[1] - goal[1]))

@@ -10,12 +10,15 @@ The same loop runs a world model (``LatentGoalFactory``) and the oracle (``Oracl
     factory = LatentGoalFactory(model)                       # or OracleFactory(planning_env, 5)
     result = run_episode(env, CEM(CEMConfig(), model.action_dim), factory, goal, MPCConfig())
     result.success, result.steps, result.plan_ms
+    for event in episode_steps(env, planner, factory, goal, MPCConfig()):   # the same, streamed
+        ...                                     # ReplanEvent per plan, StepEvent per env step
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -185,20 +188,45 @@ class RandomPlanner:
         return self.low + (self.high - self.low) * u, {}
 
 
-def run_episode(
+@dataclass
+class ReplanEvent:
+    """``episode_steps`` planned: what the planner chose and what it thought of it."""
+
+    replan: int  # 1 for the first plan of the episode
+    step: int  # env steps taken before this plan
+    plan: Tensor  # (1, H, A'), detached
+    info: dict[str, Any]  # the planner's own report
+    plan_ms: float  # objective construction (encoding) + search
+    cost: float | None  # the planner's final best cost (None: not reported)
+
+
+@dataclass
+class StepEvent:
+    """``episode_steps`` took one env step (success is tested on the true state every step)."""
+
+    step: int  # env steps taken so far, this one included
+    obs: np.ndarray  # uint8 (Hi, Wi, 3) after the step
+    state: np.ndarray  # the true state after the step
+    action: np.ndarray  # the raw action taken
+    block: int  # index of the executing block within the latest plan
+    block_end: bool  # the block's last step: it completed, or the episode ends inside it
+    success: bool
+    distance: float  # NaN without a goal state
+
+
+def episode_steps(
     env: Any,
     planner: Planner,
     make_objective: ObjectiveFactory,
     goal_state: np.ndarray | None,
     config: MPCConfig = MPCConfig(),
     goal_frame: np.ndarray | None = None,
-) -> EpisodeResult:
-    """Run one closed-loop episode from the env's *current* state (the caller resets it).
+) -> Generator[ReplanEvent | StepEvent, None, EpisodeResult]:
+    """The closed loop as a stream: a ``ReplanEvent`` per plan, a ``StepEvent`` per env step.
 
-    Sets ``env``'s goal to ``goal_state`` (so ``info`` agrees), renders the goal frame if none is
-    given, and replans every ``execute_blocks * frameskip`` env steps until success or the budget.
-    ``goal_state=None`` plans toward ``goal_frame`` alone (a goal image from outside the simulator):
-    nothing can test success then, so the episode runs the whole budget and distances are NaN.
+    The one receding-horizon loop: ``run_episode`` drains it, the viewer draws its events as they
+    come. Returns the ``EpisodeResult`` (``StopIteration.value``). A consumer may look at the env
+    between events but must not step it. See ``run_episode`` for the arguments.
     """
     if goal_state is None:
         if goal_frame is None:
@@ -247,14 +275,15 @@ def run_episode(
         plan_ms.append((time.perf_counter() - t0) * 1000)
         plan_cost.append(float(info["best_cost"][-1]) if info.get("best_cost") else None)
         previous = plan.detach()
+        yield ReplanEvent(len(plan_ms), steps, previous, info, plan_ms[-1], plan_cost[-1])
         # Step 2. execute the first blocks, one raw action per env step, testing success each step.
         blocks = rearrange(
             plan[0, : config.execute_blocks].detach().cpu().double(),
             "h (f a) -> h f a",
             f=config.frameskip,
         ).numpy()
-        for block in blocks:
-            for raw in block:
+        for b, block in enumerate(blocks):
+            for j, raw in enumerate(block):
                 obs, _, _, _, info = env.step(raw)
                 steps += 1
                 state = info["state"]
@@ -264,7 +293,10 @@ def run_episode(
                     frames.append(obs)
                 if actions is not None:
                     actions.append(np.asarray(raw, np.float32))
-                if success or steps >= config.budget:
+                done = success or steps >= config.budget
+                end = done or j == len(block) - 1
+                yield StepEvent(steps, obs, state, raw, b, end, success, distance)
+                if done:
                     break
             # Step 3. the frame at each block boundary joins the context history.
             history.append(obs)
@@ -281,3 +313,26 @@ def run_episode(
         frames=frames,
         actions=actions,
     )
+
+
+def run_episode(
+    env: Any,
+    planner: Planner,
+    make_objective: ObjectiveFactory,
+    goal_state: np.ndarray | None,
+    config: MPCConfig = MPCConfig(),
+    goal_frame: np.ndarray | None = None,
+) -> EpisodeResult:
+    """Run one closed-loop episode from the env's *current* state (the caller resets it).
+
+    Sets ``env``'s goal to ``goal_state`` (so ``info`` agrees), renders the goal frame if none is
+    given, and replans every ``execute_blocks * frameskip`` env steps until success or the budget.
+    ``goal_state=None`` plans toward ``goal_frame`` alone (a goal image from outside the simulator):
+    nothing can test success then, so the episode runs the whole budget and distances are NaN.
+    """
+    events = episode_steps(env, planner, make_objective, goal_state, config, goal_frame)
+    while True:
+        try:
+            next(events)
+        except StopIteration as stop:
+            return stop.value

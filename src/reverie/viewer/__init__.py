@@ -7,7 +7,9 @@
     serve(PlayConfig(checkpoint=Path("runs/tworoom")))  # blocks; Ctrl-C stops
 
 ``session.py`` holds the per-connection logic (plain Python, testable without a network),
-``server.py`` the FastAPI app (static page at ``/``, WebSocket at ``/ws``), ``static/`` the page.
+``protocol.py`` the wire format (message parsing, images, NaN-safe JSON), ``play_model.py`` the
+shared model and its checks, ``server.py`` the FastAPI app (static page at ``/``, WebSocket at
+``/ws``), ``static/`` the page.
 Names are imported lazily so ``python -m reverie.viewer.server`` runs without a double import.
 """
 
@@ -20,10 +22,10 @@ _EXPORTS = {
     "PlayConfig": "server",
     "create_app": "server",
     "serve": "server",
-    "PlayModel": "session",
+    "PlayModel": "play_model",
     "PlaySession": "session",
     "SessionConfig": "session",
-    "load_play_model": "session",
+    "load_play_model": "play_model",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,6 +1,7 @@
 """The ``reverie play`` server: FastAPI, one static page at ``/``, one WebSocket at ``/ws``.
 
     reverie play --checkpoint runs/tworoom [--env tworoom] [--host 127.0.0.1] [--port 8000]
+        [--samples 100 --iterations 10 --elites 10 --horizon 5]      # the planner's budget
     python -m reverie.viewer.server --checkpoint runs/tworoom      # same, without the CLI
 
     from reverie.viewer.server import create_app
@@ -18,9 +19,10 @@ the connection stays up; messages over the protocol limit of uvicorn (16 MiB) ar
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +35,10 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from reverie.viewer.session import PlaySession, SessionConfig, load_play_model
+from reverie.planning.options import PlannerOptions
+from reverie.viewer.play_model import load_play_model
+from reverie.viewer.protocol import dumps_reply
+from reverie.viewer.session import PlaySession, SessionConfig
 
 log = logging.getLogger("reverie.viewer")
 _DONE = object()
@@ -60,12 +65,9 @@ class PlayConfig:
     threads made a step ~5x slower (44 ms vs 8.5 ms). Sessions run in parallel threads anyway."""
     pred_horizon: int = 3
     """Future frames predicted (and decoded) at every step, assuming the action is held."""
-    plan_samples: int = 100
-    """CEM candidates per iteration (evaluation uses 300; fewer keep planning interactive)."""
-    plan_iterations: int = 10
-    """CEM refits per replan."""
-    plan_horizon: int = 5
-    """Planned model steps per replan (the imagined trajectory shown)."""
+    planning: PlannerOptions = PlannerOptions(samples=100, iterations=10, elites=10, horizon=5)
+    """CEM budget and horizon (``--samples --iterations --elites --horizon``; evaluation searches
+    300 candidates, fewer keep planning interactive); the horizon is the imagined trajectory."""
     plan_max_steps: int = 40
     """Model steps one plan request may execute."""
     seed: int = 0
@@ -91,14 +93,37 @@ class PlayConfig:
         """The per-connection settings these options make."""
         return SessionConfig(
             pred_horizon=self.pred_horizon,
-            plan_samples=self.plan_samples,
-            plan_iterations=self.plan_iterations,
-            plan_elites=max(2, min(10, self.plan_samples // 10)),
-            plan_horizon=self.plan_horizon,
-            plan_execute=min(2, self.plan_horizon),
+            planning=self.planning,
+            plan_execute=min(2, self.planning.horizon),
             plan_max_steps=self.plan_max_steps,
             seed=self.seed,
         )
+
+
+class SessionSlots:
+    """At most ``limit`` sessions at once: taking a slot checks and counts in one locked step.
+
+    Checking the count and registering the session later (after an ``await``) let concurrent
+    connects all pass the check and exceed the cap; a slot is taken before anything else happens.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.taken = limit, 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        """Take a slot if one is free (never blocks)."""
+        with self._lock:
+            if self.taken >= self.limit:
+                return False
+            self.taken += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self.taken <= 0:
+                raise RuntimeError("SessionSlots.release without acquire")
+            self.taken -= 1
 
 
 def static_dir() -> Path:
@@ -129,6 +154,7 @@ def create_app(
     app = FastAPI(title="reverie play", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.shared = shared
     app.state.sessions = set()
+    app.state.slots = SessionSlots(max_sessions)
     app.mount("/static", StaticFiles(directory=static), name="static")
 
     @app.get("/", response_class=HTMLResponse)
@@ -153,7 +179,7 @@ def create_app(
             await ws.close(code=1008)
             return
         await ws.accept()
-        if len(app.state.sessions) >= max_sessions:
+        if not app.state.slots.acquire():
             await _send(
                 ws, {"type": "error", "message": "server busy: too many sessions", "final": True}
             )
@@ -188,22 +214,22 @@ def create_app(
         except RuntimeError as e:  # starlette raises this when sending on a closed socket
             log.debug("play connection ended: %s", e)
         finally:
-            if session is not None:
-                app.state.sessions.discard(session)
-                if replies is not None:
-                    await loop.run_in_executor(pool, replies.close)
-                await loop.run_in_executor(pool, session.close)
-            pool.shutdown(wait=False)
+            try:
+                if session is not None:
+                    app.state.sessions.discard(session)
+                    if replies is not None:
+                        await loop.run_in_executor(pool, replies.close)
+                    await loop.run_in_executor(pool, session.close)
+            finally:
+                pool.shutdown(wait=False)
+                app.state.slots.release()
 
     return app
 
 
 async def _send(ws: WebSocket, msg: dict[str, Any]) -> None:
-    # JSON has no NaN/inf (the page's JSON.parse would fail): a diverged number becomes null.
-    clean = {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in msg.items()
-    }
-    await ws.send_text(json.dumps(clean, allow_nan=False, separators=(",", ":")))
+    # The one send path: a NaN/inf anywhere in a reply becomes null (JSON has neither).
+    await ws.send_text(dumps_reply(msg))
 
 
 def serve(cfg: PlayConfig) -> None:
@@ -223,6 +249,6 @@ def serve(cfg: PlayConfig) -> None:
 
 
 if __name__ == "__main__":
-    import tyro
+    from reverie.cliargs import parse_config
 
-    serve(tyro.cli(PlayConfig))
+    serve(parse_config(PlayConfig, sys.argv[1:], "reverie play"))

@@ -21,34 +21,25 @@ Messages in (JSON objects with a "type"):
   ping     {"t"?: any} → {"type": "pong", "t": ...}
 Replies: ``hello``, ``frame`` (images, surprise, true state, server_ms), ``plan``, ``plan_done``,
 ``pong``, ``error``. The last reply to each message carries ``"final": true`` (the page keeps one
-request in flight). Images are base64 of raw RGB bytes (``image_size``² × 3): at 64 px that is
-~25 µs to encode against ~0.3 ms for PNG, and the page draws it with one ``putImageData``.
+request in flight). The wire format (parsing, images, JSON safety) is in ``protocol.py``.
 
 Surprise is the latent prediction error of the step just taken: the mean over D of
 (predict(last k real embeddings, action) − encode(new real frame))². Perturbations change the world
-between two frames in ways its physics cannot, so the error spikes.
+between two frames in ways its physics cannot, so the error spikes. Which perturbations, keys and
+clicked goals mean what is the env's business (``ReverieEnv.perturb``, ``keymap``,
+``goal_from_point``); nothing here knows an env by name.
 
-Perturbations per env (``PERTURBATIONS``):
-  tworoom   teleport the agent (to the clicked spot, else a random free spot ≥ 80 units away);
-            gravity (0 → 1, else flip the sign); delete: the simulator cannot remove the agent, so
-            it is parked outside the world after every step (approximation) until teleport/reset
-  tabletop  teleport the first visible object above a random table spot; gravity flip; delete:
-            ``hide_object`` (parked on the floor out of view)
-  pusht     teleport the T; delete: park the T outside the walls; no gravity (top-down table)
-  reacher   teleport: a random joint configuration; gravity toggle/flip (the arena tilts)
+Planning runs the one receding-horizon loop, ``reverie.planning.episode_steps``: it plans, steps
+the env and tests success after every env step; the session draws its events (the decoded imagined
+trajectory per replan, a frame with surprise at every block boundary).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,22 +47,15 @@ import torch
 from einops import rearrange, repeat
 
 from reverie.io import ReverieError
+from reverie.planning.options import PlannerOptions
+from reverie.viewer.play_model import PlayModel, load_play_model
+from reverie.viewer.protocol import action_from, encode_image, parse_message, point_from
+
+__all__ = ["MODES", "PlayModel", "PlaySession", "SessionConfig", "load_play_model"]
 
 log = logging.getLogger("reverie.viewer")
 
 MODES = ("live", "dream")
-PERTURBATIONS = ("teleport", "gravity", "delete")
-KEY_NAMES = ("up", "down", "left", "right")
-# Screen direction of each key as a raw 2-D action, per env (measured by stepping each env:
-# Two-Room and Push-T draw +y downward; the Tabletop camera looks along +y, so +y is up on screen).
-_SCREEN_DOWN_Y = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
-KEYMAPS: dict[str, dict[str, tuple[float, float]]] = {
-    "tworoom": _SCREEN_DOWN_Y,
-    "pusht": _SCREEN_DOWN_Y,
-    "tabletop": {"up": (0.0, 1.0), "down": (0.0, -1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)},
-    # Reacher's actions are joint torques: left/right turn the shoulder, up/down bend the elbow.
-    "reacher": {"up": (0.0, 1.0), "down": (0.0, -1.0), "left": (1.0, 0.0), "right": (-1.0, 0.0)},
-}
 
 
 @dataclass(frozen=True)
@@ -80,14 +64,9 @@ class SessionConfig:
 
     pred_horizon: int = 3
     """Future frames predicted (and decoded) at every step, assuming the action is held."""
-    plan_samples: int = 100
-    """CEM candidates per iteration (smaller than evaluation's 300, for interactivity)."""
-    plan_iterations: int = 10
-    """CEM refits per replan."""
-    plan_elites: int = 10
-    """CEM elites."""
-    plan_horizon: int = 5
-    """Planned model steps per replan (the imagined trajectory's length)."""
+    planning: PlannerOptions = PlannerOptions(samples=100, iterations=10, elites=10, horizon=5)
+    """CEM budget and horizon (fewer candidates than evaluation's 300, for interactivity); the
+    horizon is the imagined trajectory's length."""
     plan_execute: int = 2
     """Planned model steps executed before replanning."""
     plan_max_steps: int = 40
@@ -98,173 +77,18 @@ class SessionConfig:
     """Seed of the first reset and of the session's random choices."""
 
     def __post_init__(self) -> None:
-        for name in (
-            "plan_samples",
-            "plan_iterations",
-            "plan_horizon",
-            "plan_execute",
-            "plan_max_steps",
-            "max_message_bytes",
-        ):
+        for name in ("plan_execute", "plan_max_steps", "max_message_bytes"):
             if getattr(self, name) < 1:
                 flag = "--" + name.replace("_", "-")
                 raise ValueError(f"{flag} must be >= 1, got {getattr(self, name)}")
         if self.pred_horizon < 0:
             raise ValueError(f"--pred-horizon must be >= 0, got {self.pred_horizon}")
-        if not 2 <= self.plan_elites <= self.plan_samples:
-            raise ValueError(
-                f"--plan-elites must be in [2, plan_samples={self.plan_samples}], got "
-                f"{self.plan_elites}"
-            )
-        if self.plan_execute > self.plan_horizon:
-            raise ValueError("--plan-execute must be <= --plan-horizon")
+        if self.planning.elites < 2:  # CEM refits a std to its elites
+            raise ValueError(f"--elites must be >= 2 for CEM, got {self.planning.elites}")
+        if self.plan_execute > self.planning.horizon:
+            raise ValueError("--plan-execute must be <= --horizon")
 
 
-# ------------------------------------------------------------------------------ shared model
-@dataclass
-class PlayModel:
-    """What every session shares, read-only: the world model, its decoder, and their metadata."""
-
-    model: Any  # WorldModel, eval mode
-    decoder: Any  # Decoder, eval mode
-    meta: dict[str, Any]  # the checkpoint's config.json
-    decoder_info: dict[str, Any]  # decoder.json
-    env_name: str  # the env sessions play in
-    checkpoint: Path
-
-
-def load_play_model(checkpoint: str | Path, env: str | None = None) -> PlayModel:
-    """Load and check a checkpoint, its decoder and the env to play in (one-line errors)."""
-    from reverie.checkpoint import load_checkpoint
-    from reverie.envs import env_class, resolve
-    from reverie.models.decoder import load_decoder
-
-    checkpoint = Path(checkpoint)
-    model, meta = load_checkpoint(checkpoint)
-    model.requires_grad_(False)
-    decoder, decoder_info = load_decoder(checkpoint)
-    if decoder.config.embed_dim != model.embed_dim:
-        raise ReverieError(
-            f"decoder in {checkpoint} decodes {decoder.config.embed_dim}-d embeddings, the model "
-            f"makes {model.embed_dim}-d ones: re-run train-decoder"
-        )
-    name = env or meta.get("env")
-    if not name:
-        raise ReverieError(f"checkpoint {checkpoint} records no env: pass --env NAME")
-    try:
-        name = resolve(name)
-        cls = env_class(name)
-    except (ValueError, ImportError) as e:
-        raise ReverieError(f"cannot play in env {name!r}: {e}") from None
-    probe = cls(size=model.image_size)
-    try:
-        raw_dim = int(np.prod(probe.action_space.shape))
-    finally:
-        probe.close()
-    if raw_dim * model.frameskip != model.action_dim:
-        raise ReverieError(
-            f"env {name} takes {raw_dim}-d actions ({raw_dim * model.frameskip}-d per model step "
-            f"at frameskip {model.frameskip}), but the model in {checkpoint} takes "
-            f"{model.action_dim}-d ones: play in the env it was trained on"
-        )
-    if name not in KEYMAPS or raw_dim != 2:
-        raise ReverieError(f"env {name} has no keyboard mapping for play")
-    return PlayModel(model, decoder, meta, decoder_info, name, checkpoint)
-
-
-def encode_image(frame: np.ndarray) -> str:
-    """uint8 (Hi, Wi, 3) → base64 of its raw RGB bytes (what the page draws)."""
-    return base64.b64encode(np.ascontiguousarray(frame, np.uint8).tobytes()).decode("ascii")
-
-
-def decode_image(data: str, size: int) -> np.ndarray:
-    """Inverse of ``encode_image`` (tests and the benchmark use it)."""
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ValueError(f"not a base64 image: {e}") from None
-    return np.frombuffer(raw, np.uint8).reshape(size, size, 3)
-
-
-# ----------------------------------------------------------------------------- perturbations
-def _far_free_position(env: Any, rng: np.random.Generator, away_from: np.ndarray) -> np.ndarray:
-    for _ in range(200):
-        p = env._free_position(rng)
-        if np.hypot(*(p - away_from)) >= 80.0:
-            return p
-    return env._free_position(rng)
-
-
-def perturb_env(
-    env: Any, kind: str, rng: np.random.Generator, target: tuple[float, float] | None = None
-) -> tuple[str, bool | None]:
-    """Apply perturbation ``kind`` to ``env`` now; returns (description, hidden-state change).
-
-    The second value is True when the env's agent must stay parked out of the world after every
-    step (Two-Room's delete), False when a previous parking ends, None when unchanged.
-    """
-    name = env.short_name
-    if kind not in PERTURBATIONS:
-        raise ValueError(f"unknown perturbation {kind!r}; known: {', '.join(PERTURBATIONS)}")
-    if kind == "gravity":
-        if "gravity" not in env.all_factors():
-            raise ValueError(f"{name} is a top-down world: it has no gravity to flip")
-        g = env.factors["gravity"]
-        factor = env.all_factors()["gravity"]
-        new = -g if g != 0 else min(1.0, factor.high)
-        env.set_factors({"gravity": new})
-        return f"gravity {g:+.2f} -> {new:+.2f}", None
-    state = env.get_state()
-    if name == "tworoom":
-        from reverie.envs.tworoom import RADIUS, WORLD
-
-        if kind == "teleport":
-            if target is not None:
-                cx, cy = env.factors["camera_x"], env.factors["camera_y"]
-                pos = np.clip(np.array(target) * WORLD + [cx, cy], RADIUS, WORLD - RADIUS)
-                if env._blocked_xy(*pos):
-                    raise ValueError("that spot is inside the wall: pick another")
-            else:
-                pos = _far_free_position(env, rng, state[:2])
-            env.set_state(np.array([pos[0], pos[1], 0.0, 0.0]))
-            return f"agent teleported to ({pos[0]:.0f}, {pos[1]:.0f})", False
-        env.set_state(np.array([-10 * WORLD, -10 * WORLD, 0.0, 0.0]))
-        return "agent deleted (parked outside the world until teleport or reset)", True
-    if name == "tabletop":
-        from reverie.envs.tabletop import HIDDEN_AT, TABLE_HALF, TABLE_TOP
-
-        pos = env.object_positions()  # (K, 3)
-        visible = [i for i in range(len(pos)) if np.linalg.norm(pos[i, :2] - HIDDEN_AT) > 2.0]
-        if not visible:
-            raise ValueError("every object is already deleted: reset to bring them back")
-        i = visible[0]
-        if kind == "teleport":
-            xy = rng.uniform(-0.6 * TABLE_HALF, 0.6 * TABLE_HALF, size=2)
-            env.set_object_pose(i, [xy[0], xy[1], TABLE_TOP + 0.15])
-            env.launch(i, np.zeros(3), angular=np.zeros(3))
-            return f"{env.object_names[i]} teleported above ({xy[0]:.2f}, {xy[1]:.2f})", None
-        env.hide_object(i)
-        return f"{env.object_names[i]} deleted", None
-    if name == "pusht":
-        from reverie.envs.pusht import WORLD as PT_WORLD
-
-        if kind == "teleport":
-            pose = env._random_pose(rng, 100.0)
-            state[4:7], state[7:10] = pose[4:7], 0.0
-            env.set_state(state)
-            return "T teleported", None
-        state[4:6], state[7:10] = -10 * PT_WORLD, 0.0
-        env.set_state(state)
-        return "T deleted (parked outside the walls)", None
-    if name == "reacher":
-        if kind == "teleport":
-            env.set_state(env._random_configuration(rng))
-            return "arm teleported to a random configuration", None
-        raise ValueError("reacher has no object to delete")
-    raise ValueError(f"no perturbations defined for env {name}")
-
-
-# --------------------------------------------------------------------------------- session
 class PlaySession:
     """A connection's world: its own env, real and dream embedding histories, its mode."""
 
@@ -275,10 +99,10 @@ class PlaySession:
         self.model, self.decoder = shared.model, shared.decoder
         self.env = make(shared.env_name, size=self.model.image_size)
         self.raw_dim = int(np.prod(self.env.action_space.shape))
-        self.keymap = KEYMAPS[shared.env_name]
+        self.keymap = self.env.keymap
         self.rng = np.random.default_rng(config.seed)
         self.mode = "live"
-        self.hidden = False  # Two-Room "delete": park the agent after every step
+        self.hidden = False  # the env keeps a deleted thing parked out of view (shown on the page)
         self.steps = 0
         self._handlers: dict[str, Callable[[dict[str, Any]], Iterator[dict[str, Any]]]] = {
             "action": self._on_action,
@@ -304,9 +128,9 @@ class PlaySession:
             "action_dim": self.raw_dim,
             "frameskip": self.model.frameskip,
             "pred_horizon": self.config.pred_horizon,
-            "plan_horizon": self.config.plan_horizon,
-            "keys": list(KEY_NAMES),
-            "perturbations": list(PERTURBATIONS),
+            "plan_horizon": self.config.planning.horizon,
+            "keys": list(self.keymap),
+            "perturbations": list(self.env.perturbations()),
             "modes": list(MODES),
             "decoder_psnr": metrics.get("psnr_val"),
             "max_message_bytes": self.config.max_message_bytes,
@@ -320,7 +144,7 @@ class PlaySession:
         """Replies to one incoming message; the last carries ``final: True``. Never raises."""
         t0 = time.perf_counter()
         try:
-            msg = self._parse(raw)
+            msg = parse_message(raw, self.config.max_message_bytes)
             handler = self._handlers.get(msg["type"])
             if handler is None:
                 raise ValueError(
@@ -346,59 +170,9 @@ class PlaySession:
         self.env.close()
         self.window = self.dream = None  # type: ignore[assignment]
 
-    # ---------------------------------------------------------------------------- parsing
-    def _parse(self, raw: str | bytes | None) -> dict[str, Any]:
-        if isinstance(raw, (bytes, bytearray)):
-            raise ValueError("binary messages are not accepted: send JSON text")
-        if not isinstance(raw, str):
-            raise ValueError("empty message")
-        limit = self.config.max_message_bytes
-        if len(raw) > limit:  # chars ≥ bytes/4; cheap first check before encoding
-            raise ValueError(f"message of {len(raw)} characters exceeds the {limit}-byte limit")
-        if len(raw.encode("utf-8", "replace")) > limit:
-            raise ValueError(f"message exceeds the {limit}-byte limit")
-        try:
-            msg = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"malformed JSON: {e}") from None
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            raise ValueError('a message must be a JSON object with a string "type"')
-        return msg
-
-    def _action_from(self, msg: dict[str, Any]) -> np.ndarray:
-        if "action" in msg:
-            a = msg["action"]
-            if (
-                not isinstance(a, list)
-                or len(a) != self.raw_dim
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in a)
-                or not all(math.isfinite(v) for v in a)
-            ):
-                raise ValueError(f'"action" must be a list of {self.raw_dim} finite numbers')
-            return np.clip(np.asarray(a, np.float64), -1.0, 1.0)
-        keys = msg.get("keys", [])
-        if not isinstance(keys, list) or not all(k in self.keymap for k in keys):
-            raise ValueError(f'"keys" must be a list drawn from {list(KEY_NAMES)}')
-        a = np.zeros(self.raw_dim)
-        for k in set(keys):
-            a += self.keymap[k]
-        return np.clip(a, -1.0, 1.0)
-
-    @staticmethod
-    def _point(msg: dict[str, Any], where: str) -> tuple[float, float] | None:
-        p = msg.get(where, msg) if where else msg
-        if not isinstance(p, dict) or "x" not in p:
-            return None
-        x, y = p.get("x"), p.get("y")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
-            raise ValueError(f"{where or 'point'} x and y must be numbers in [0, 1]")
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(f"{where or 'point'} x and y must be in [0, 1], got ({x}, {y})")
-        return float(x), float(y)
-
     # ---------------------------------------------------------------------------- handlers
     def _on_action(self, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        action = self._action_from(msg)
+        action = action_from(msg, self.raw_dim, self.keymap)
         self.last_action = action
         if self.mode == "dream":
             yield self._dream_step(action)
@@ -421,11 +195,11 @@ class PlaySession:
     def _on_perturb(self, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
         kind = msg.get("kind")
         if not isinstance(kind, str):
-            raise ValueError(f'"kind" must be one of {list(PERTURBATIONS)}')
-        target = self._point(msg, "")
+            raise ValueError(f'"kind" must be one of {list(self.env.perturbations())}')
+        target = point_from(msg, "")
         if self.mode == "dream":  # perturbations act on the real simulator
             self.mode = "live"
-        description, hidden = perturb_env(self.env, kind, self.rng, target)
+        description, hidden = self.env.perturb(kind, self.rng, target)
         if hidden is not None:
             self.hidden = hidden
         # The world changed between two frames: step once so the surprise of it shows.
@@ -445,82 +219,90 @@ class PlaySession:
         yield {"type": "pong", "t": t if isinstance(t, (int, float, str)) else None}
 
     def _on_plan(self, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        from reverie.planning import CEM, CEMConfig, LatentGoalObjective, shift_plan
+        from reverie.planning import (
+            CEM,
+            CEMConfig,
+            LatentGoalObjective,
+            MPCConfig,
+            ReplanEvent,
+            episode_steps,
+        )
 
         cfg, model, env = self.config, self.model, self.env
         goal_state = self._goal_from(msg)
         goal_frame = env.render_state(goal_state)
-        env.set_goal(goal_state)
         self.mode = "live"
         z_goal = self._encode(goal_frame)  # (1, D)
+        opts = cfg.planning
         planner = CEM(
             CEMConfig(
-                samples=cfg.plan_samples,
-                iterations=cfg.plan_iterations,
-                elites=cfg.plan_elites,
-                horizon=cfg.plan_horizon,
+                samples=opts.samples,
+                iterations=opts.iterations,
+                elites=opts.elites,
+                horizon=opts.horizon,
                 seed=int(self.rng.integers(1 << 31)),
             ),
             model.action_dim,
         )
-        previous: torch.Tensor | None = None
-        executed, replans = 0, 0
-        success = bool(env.is_success(env.get_state(), goal_state))
+        mpc = MPCConfig(
+            budget=cfg.plan_max_steps * model.frameskip,  # env steps
+            frameskip=model.frameskip,
+            execute_blocks=cfg.plan_execute,
+        )
+
+        def objective(ctx: Any) -> LatentGoalObjective:
+            # Rollouts start from the session's own window (keyboard history included), which
+            # the frames below bring up to date at every block boundary before the next replan.
+            return LatentGoalObjective(model, self.window, z_goal)
+
         goal_images = {
             "goal": encode_image(goal_frame),
             "goal_view": encode_image(self.decoder.decode_uint8(z_goal)[0]),
         }
-        while not success and executed < cfg.plan_max_steps:
-            # Step 1. Search action blocks whose imagined rollout stays nearest the goal.
-            t0 = time.perf_counter()
-            objective = LatentGoalObjective(model, self.window, z_goal)
-            init = None if previous is None else shift_plan(previous, cfg.plan_execute)
-            plan, info = planner.plan(objective, init_mean=init)  # (1, H, A')
-            previous = plan
-            with torch.inference_mode():
-                imagined = model.rollout(self.window, plan)  # (1, H, D)
-            plan_ms = (time.perf_counter() - t0) * 1000
-            replans += 1
-            yield {
-                "type": "plan",
-                "replan": replans,
-                "imagined": [encode_image(f) for f in self.decoder.decode_uint8(imagined[0])],
-                "plan_ms": plan_ms,
-                "cost": float(info["best_cost"][-1]) if info.get("best_cost") else None,
-                **(goal_images if replans == 1 else {}),
-            }
-            # Step 2. Execute the first blocks in the simulator, streaming every frame.
-            for block in plan[0, : cfg.plan_execute].numpy():
-                reply = self._live_step(block, "plan", model_action=True)
-                executed += 1
-                success = bool(env.is_success(env.get_state(), goal_state))
-                yield reply
-                if success or executed >= cfg.plan_max_steps:
-                    break
+        plan: torch.Tensor | None = None
+        blocks, replans, boundary = 0, 0, 0  # model steps drawn, plans, env step of last boundary
+        for event in episode_steps(env, planner, objective, goal_state, mpc, goal_frame):
+            if isinstance(event, ReplanEvent):
+                plan, replans, boundary = event.plan, event.replan, event.step
+                with torch.inference_mode():
+                    imagined = model.rollout(self.window, plan)  # (1, H, D)
+                yield {
+                    "type": "plan",
+                    "replan": replans,
+                    "imagined": [encode_image(f) for f in self.decoder.decode_uint8(imagined[0])],
+                    "plan_ms": event.plan_ms,
+                    "cost": event.cost,
+                    **(goal_images if replans == 1 else {}),
+                }
+            elif event.block_end:
+                assert plan is not None
+                t0 = time.perf_counter()
+                # A block cut short by success was not the one the model predicted: no surprise.
+                full = event.step - boundary == model.frameskip
+                boundary = event.step
+                self.obs = event.obs
+                blocks += 1
+                yield self._observe(plan[:, event.block], "plan", t0, measured=full)
         yield {
             "type": "plan_done",
-            "success": success,
-            "steps": executed,
+            "success": bool(env.is_success(env.get_state(), goal_state)),
+            "steps": blocks,
             "replans": replans,
             "distance": float(env.goal_distance(env.get_state(), goal_state)),
         }
 
     def _goal_from(self, msg: dict[str, Any]) -> np.ndarray:
-        point = self._point(msg, "goal")
-        if point is not None and self.shared.env_name == "tworoom":
-            from reverie.envs.tworoom import RADIUS, WORLD
-
-            cx, cy = self.env.factors["camera_x"], self.env.factors["camera_y"]
-            pos = np.clip(np.array(point) * WORLD + [cx, cy], RADIUS, WORLD - RADIUS)
-            if self.env._blocked_xy(*pos):
-                raise ValueError("that goal is inside the wall: pick another spot")
-            return np.array([pos[0], pos[1], 0.0, 0.0])
-        if point is None and msg.get("goal_image") not in ("random", None):
+        point = point_from(msg, "goal")
+        if point is not None:
+            goal = self.env.goal_from_point(*point)
+            if goal is not None:
+                return goal
+        elif msg.get("goal_image") not in ("random", None):
             raise ValueError('"goal_image" must be "random"')
-        if point is None and "goal_image" not in msg:
+        elif "goal_image" not in msg:
             raise ValueError('plan needs "goal": {"x": .., "y": ..} or "goal_image": "random"')
-        # Other envs (or an explicit request): a reachable goal from the env's own sampler.
-        return self.env._sample_goal(self.rng)
+        # A point the env gives no meaning (or an explicit request): a goal from its own sampler.
+        return self.env.sample_goal(self.rng)
 
     # ---------------------------------------------------------------------------- stepping
     def _reset(self, seed: int) -> None:
@@ -551,22 +333,23 @@ class PlaySession:
             return window[:, :0]
         return self.model.rollout(window, repeat(action, "b a -> b p a", p=P))
 
-    def _live_step(
-        self, action: np.ndarray, source: str, model_action: bool = False
-    ) -> dict[str, Any]:
-        """Step the simulator one model step; surprise, decoded view and predictions."""
+    def _live_step(self, action: np.ndarray, source: str) -> dict[str, Any]:
+        """Step the simulator one model step under a held raw action; then ``_observe`` it."""
         t0 = time.perf_counter()
-        a = torch.from_numpy(np.asarray(action, np.float32))[None] if model_action else None
-        a = self._model_action(action) if a is None else a  # (1, A')
+        a = self._model_action(action)  # (1, A')
         raws = rearrange(a[0].double().numpy(), "(f r) -> f r", f=self.model.frameskip)
+        for raw in raws:
+            self.obs, *_ = self.env.step(raw)
+        return self._observe(a, source, t0)
+
+    def _observe(
+        self, a: torch.Tensor, source: str, t0: float, measured: bool = True
+    ) -> dict[str, Any]:
+        """After a model step under ``a`` (1, A') ended at ``self.obs``: surprise, window, view."""
         with torch.inference_mode():
-            z_pred = self.model.predict(self.window, a)  # (1, D)
-            for raw in raws:
-                self.obs, *_ = self.env.step(raw)
-                if self.hidden:
-                    self._park()
+            z_pred = self.model.predict(self.window, a)  # (1, D), from the window before the step
             z_new = self._encode(self.obs)  # (1, D)
-            self.last_surprise = float((z_pred - z_new).pow(2).mean())
+            self.last_surprise = float((z_pred - z_new).pow(2).mean()) if measured else None
             self.window = torch.cat([self.window[:, 1:], z_new[:, None]], dim=1)  # (1, k, D)
             if self.mode == "dream":
                 self.dream = self.window.clone()
@@ -586,12 +369,6 @@ class PlaySession:
             frames = self.decoder.decode_uint8(torch.cat([z_next, future[0]]))
         self.steps += 1
         return self._frame_message("action", dream=frames[0], pred=frames[1:], t0=t0)
-
-    def _park(self) -> None:
-        from reverie.envs.tworoom import WORLD
-
-        self.env.set_state(np.array([-10 * WORLD, -10 * WORLD, 0.0, 0.0]))
-        self.obs = self.env.render()
 
     def _view(self, source: str) -> dict[str, Any]:
         """The current picture without stepping (after reset, mode switch, resync)."""
