@@ -311,7 +311,7 @@ def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
 # ------------------------------------------------------------------------------------- scoring
 def pixel_surprise(model: PixelPredictor, batch_size: int = 16) -> Any:
     """Scorer (see ``reverie.physics.surprise.Scorer``): pixel MSE of each predicted frame."""
-    from reverie.physics.surprise import model_frames, skip_actions
+    from reverie.physics.clipframes import model_frames, skip_actions
 
     model.eval()
     device = next(model.parameters()).device
