@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from reverie.envs import make
+from reverie.planning.options import PlannerOptions
 from reverie.simreal import simreal_section
 from reverie.simreal.shifts import (
     PRESET_NAMES,
@@ -122,10 +123,7 @@ def test_run_shift_writes_results_and_report(tmp_path: Path) -> None:
         shifts="physics-hard,gain=0.5",
         episodes=2,
         budget=6,
-        samples=8,
-        iterations=1,
-        elites=2,
-        horizon=2,
+        planning=PlannerOptions(samples=8, iterations=1, elites=2, horizon=2),
         open_loop_episodes=1,
         open_loop_horizon=2,
         out=tmp_path / "simreal",
@@ -157,9 +155,7 @@ def test_source_pairs_and_latency_reach_the_evaluation(tmp_path) -> None:
             env="tworoom",
             planner="oracle",
             episodes=2,
-            samples=20,
-            iterations=2,
-            elites=5,
+            planning=PlannerOptions(samples=20, iterations=2, elites=5),
             budget=10,
             videos=0,
             factors=hard.factor_string(),
