@@ -367,13 +367,14 @@ def run_shift(cfg: ShiftConfig, progress: bool = True) -> dict[str, Any]:
     model, _ = load_checkpoint(cfg.checkpoint)
     model.eval()
     steps = env_class(env).max_episode_steps
+    # Seeds from the top of the collection range, never the source training episodes; refused
+    # before any work when they would be.
+    base = heldout_seed_base(meta, cfg.seed) if cfg.open_loop_episodes else 0
 
     def open_loop(shift: Shift) -> dict[str, Any] | None:
         if not cfg.open_loop_episodes:
             return None
         sim = make_shifted(env, shift, size=model.image_size)
-        # Seeds from the top of the collection range: never the source training episodes.
-        base = heldout_seed_base(meta, cfg.seed)
         eps = collect_episodes(sim, cfg.open_loop_episodes, base, steps, cfg.policy)
         return open_loop_error(model, eps, cfg.open_loop_horizon)
 
