@@ -112,6 +112,8 @@ class GenerateConfig:
     """Add the stretch variants (hovering, vanishing behind the screen; see the docstring)."""
     workers: int = 1
     """Worker processes (pairs are independent)."""
+    progress: bool = True
+    """Show a progress bar (``reverie physics generate``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))

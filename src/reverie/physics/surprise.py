@@ -77,6 +77,8 @@ class ScoreConfig:
     """cpu | cuda."""
     plot: bool = True
     """Write the PNG of surprise curves."""
+    threads: int | None = None
+    """torch CPU threads while scoring (None: torch's default; 1 is steadier on a busy machine)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
@@ -85,6 +87,8 @@ class ScoreConfig:
             object.__setattr__(self, "out", Path(self.out))
         if self.model not in MODELS:
             raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.device not in ("cpu", "cuda"):
@@ -274,9 +278,15 @@ def score_clips(cfg: ScoreConfig) -> dict[str, Any]:
     the result dict (keys ``pairwise_accuracy``, ``by_category``, ``relative_error``,
     ``absolute_error``, ...)."""
     t0 = time.perf_counter()
+    from contextlib import nullcontext
+
+    from reverie.hardware import torch_threads
+
     clips = load_clips(cfg.clips)
-    scorer, info = load_scorer(cfg)
-    return write_result(evaluate_scorer(scorer, clips), clips, info, cfg.out_path, cfg.plot, t0)
+    with nullcontext() if cfg.threads is None else torch_threads(cfg.threads):
+        scorer, info = load_scorer(cfg)
+        result = evaluate_scorer(scorer, clips)
+    return write_result(result, clips, info, cfg.out_path, cfg.plot, t0)
 
 
 def write_result(

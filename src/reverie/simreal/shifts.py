@@ -313,6 +313,10 @@ class ShiftConfig:
     """Open-loop rollout length (model steps) for the error-by-horizon curve."""
     policy: str = "mixed"
     """Policy of the open-loop episodes: expert | mixed | random."""
+    threads: int = 1
+    """torch CPU threads while planning (as in ``reverie eval``)."""
+    progress: bool = True
+    """Print a line per setting (``reverie shift``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
@@ -322,7 +326,7 @@ class ShiftConfig:
             object.__setattr__(self, "env", resolve(self.env))
         if not 0 <= self.seed <= MAX_COLLECT_SEED:  # also the held-out collection base 999 - seed
             raise ValueError(f"--seed must be in [0, {MAX_COLLECT_SEED}], got {self.seed}")
-        for name in ("episodes", "budget"):
+        for name in ("episodes", "budget", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.open_loop_episodes < 0 or self.open_loop_horizon < 1:
@@ -345,6 +349,7 @@ def _eval_setting(cfg: ShiftConfig, env: str, shift: Shift | None, out: Path) ->
         out=out,
         budget=cfg.budget,
         planning=cfg.planning,
+        threads=cfg.threads,
         videos=0,
         factors=shift.factor_string() if shift else "",
         latency=shift.latency if shift else 0,
