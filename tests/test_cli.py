@@ -67,6 +67,7 @@ def test_collect_then_inspect(tmp_path: Path) -> None:
         (["eval", "--env", "tworoom", "--planner", "oracle", "--elites", "400"], "--elites"),
         (["shift", "--checkpoint", "x", "--env", "tworoom", "--seed", "1000"], "--seed must be"),
         (["plan", "--checkpoint", "x", "--horizon", "0"], "--horizon must be"),
+        (["sysid", "--env", "tworoom", "--seed", "2000"], "--seed must be in [0, 999]"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], needle: str) -> None:
