@@ -38,6 +38,7 @@ from reverie.data.collect import CollectConfig, collect
 from reverie.envs import env_class, make
 from reverie.evaluate import EvalConfig, evaluate
 from reverie.io import atomic_write_json
+from reverie.planning.options import PlannerOptions
 from reverie.simreal.adapt import AdaptConfig, adapt
 from reverie.simreal.shifts import collect_episodes, make_shifted, open_loop_error, parse_shift
 from reverie.train import TrainConfig, train
@@ -66,9 +67,9 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         env=args.env,
         planner="cem" if ckpt else "oracle",
         episodes=args.eval_episodes,
-        samples=args.samples,
-        iterations=args.iterations,
-        elites=min(30, args.samples // 4),
+        planning=PlannerOptions(
+            samples=args.samples, iterations=args.iterations, elites=min(30, args.samples // 4)
+        ),
         videos=0,
         out=args.out / f"eval_{tag}.json",
         oracle_samples=args.oracle_samples,

@@ -55,6 +55,19 @@ def test_collect_then_inspect(tmp_path: Path) -> None:
         (["teleport"], "unknown command"),
         (["sysid", "--env", "tworoom", "--shift", "wind=3"], "unknown factor 'wind'"),
         (["sysid", "--env", "tworoom", "--shift", "visual"], "changes no physics factor"),
+        (["physics"], "expected an action"),
+        (["physics", "telepathy"], "expected an action"),
+        (["physics", "generate", "--out", "x", "--pairs-per-category", "0"], "pairs-per-category"),
+        (["physics", "eval", "--checkpoint", "/nonexistent", "--clips", "/no"], "not found"),
+        (["data"], "required"),
+        (["data", "merge", "/tmp/never-out", "/nonexistent/dir"], "not found"),
+        (["report", "/nonexistent/run"], "not found"),
+        (["report"], "required: run"),
+        (["eval", "--env", "tworoom", "--planner", "random", "--seed", "-1"], "--seed must be"),
+        (["eval", "--env", "tworoom", "--planner", "oracle", "--elites", "400"], "--elites"),
+        (["shift", "--checkpoint", "x", "--env", "tworoom", "--seed", "1000"], "--seed must be"),
+        (["plan", "--checkpoint", "x", "--horizon", "0"], "--horizon must be"),
+        (["sysid", "--env", "tworoom", "--seed", "2000"], "--seed must be in [0, 999]"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], needle: str) -> None:
@@ -93,3 +106,44 @@ def test_sysid_recovers_gain_from_the_command_line(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     gain = json.loads(out.read_text())["factors"]["gain"]
     assert gain["true"] == 1.4 and gain["state"]["abs_error"] < 0.1
+
+
+@pytest.mark.parametrize("module", ["reverie", "reverie.cli", "reverie.physics.passive"])
+def test_every_python_m_entry_point_speaks_the_same_grammar(module: str) -> None:
+    # python -m reverie.physics.passive used to read sys.argv by hand (a usage string, exit 1).
+    r = subprocess.run(
+        [sys.executable, "-m", module, "--bad-flag"], capture_output=True, text=True, timeout=120
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1 and lines[0].startswith("reverie"), r.stderr
+
+
+@pytest.mark.parametrize(
+    "command, cls",
+    [
+        ("eval", "reverie.evaluate:EvalConfig"),
+        ("plan", "reverie.plan:PlanConfig"),
+        ("shift", "reverie.simreal.shifts:ShiftConfig"),
+    ],
+)
+def test_planner_flags_mean_the_same_in_every_planning_command(command: str, cls: str) -> None:
+    import importlib
+
+    from reverie.cliargs import parse_config
+    from reverie.planning.options import PlannerOptions
+
+    module, name = cls.split(":")
+    config = getattr(importlib.import_module(module), name)
+    argv = ["--checkpoint", "x", "--samples", "7", "--iterations", "2", "--elites", "3"]
+    cfg = parse_config(config, [*argv, "--horizon", "4", "--threads", "1"], f"reverie {command}")
+    assert cfg.planning == PlannerOptions(samples=7, iterations=2, elites=3, horizon=4)
+    assert cfg.seed == 0 and cfg.threads == 1
+
+
+@pytest.mark.parametrize(
+    "command", [["collect"], ["eval"], ["shift"], ["demo"], ["physics", "generate"]]
+)
+def test_long_commands_can_hide_progress(command: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert "--no-progress" in capsys.readouterr().out

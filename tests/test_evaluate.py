@@ -94,3 +94,46 @@ def test_missing_checkpoint_is_one_line_error(tmp_path: Path) -> None:
 def test_parse_factors() -> None:
     assert parse_factors("mass=2, friction=0.3") == {"mass": 2.0, "friction": 0.3}
     assert parse_factors("") == {}
+
+
+@pytest.mark.parametrize("planner", ["cem", "mppi", "gradient", "oracle", "random"])
+def test_every_planner_runs_the_planning_options(planner: str) -> None:
+    # --samples/--iterations/--horizon used to be dropped for mppi and gradient (their defaults ran
+    # while the JSON's config reported the flags).
+    from reverie.evaluate import build_planner
+    from reverie.planning.options import PlannerOptions
+
+    opts = PlannerOptions(samples=7, iterations=3, elites=2, horizon=4)
+    ckpt = None if planner in ("oracle", "random") else Path("unused")
+    cfg = EvalConfig(checkpoint=ckpt, env="tworoom", planner=planner, planning=opts, seed=5)
+    p, _ = build_planner(cfg, None, make("tworoom"), 5, 10, -1.0, 1.0)
+    if planner == "random":
+        assert p.horizon == 4
+        return
+    c = p.config
+    assert (c.iterations, c.horizon, c.seed) == (3, 4, 5)
+    assert c.samples == 7  # the gradient planner: min(samples, 16) restarts
+    if planner in ("cem", "oracle"):
+        assert c.elites == 2
+
+
+def test_eval_cli_records_the_planner_that_ran(tmp_path: Path) -> None:
+    from reverie.cli import main
+
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--env", "tworoom", "--planner", "oracle", "--samples", "7", "--iterations"]
+    argv += ["2", "--elites", "3", "--horizon", "2", "--episodes", "1", "--budget", "4"]
+    assert main([*argv, "--videos", "0", "--no-progress", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    want = {"samples": 7, "iterations": 2, "elites": 3, "horizon": 2}
+    assert saved["config"]["planning"] == want
+    assert {k: saved["planner_config"][k] for k in want} == want
+
+
+@pytest.mark.parametrize("seed", [-1, -200_000, 50_000])
+def test_eval_seed_cannot_leave_the_held_out_block(seed: int) -> None:
+    # A negative seed put pairs at EVAL_SEED_BASE - 10_000·k: below the base, toward training seeds.
+    with pytest.raises(ValueError, match="--seed must be"):
+        EvalConfig(env="tworoom", planner="random", seed=seed)
+    with pytest.raises(ValueError, match="--seed must be"):
+        make_pairs(make("tworoom"), 1, seed=seed, goal_steps=25)

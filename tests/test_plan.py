@@ -18,8 +18,9 @@ from reverie.cli import main
 from reverie.evaluate import EvalConfig, evaluate
 from reverie.io import ReverieError
 from reverie.plan import PlanConfig, plan
+from reverie.planning.options import PlannerOptions
 
-SMALL = {"samples": 16, "iterations": 2, "elites": 4, "horizon": 3, "budget": 12}
+SMALL = {"planning": PlannerOptions(samples=16, iterations=2, elites=4, horizon=3), "budget": 12}
 
 
 def tiny_checkpoint(out: Path, frameskip: int = 2) -> Path:
@@ -106,7 +107,7 @@ def test_bad_goal_images_are_one_line_errors(ckpt: Path, tmp_path: Path) -> None
         ([], "--checkpoint is required"),
         (["--planner", "oracle"], "unknown planner 'oracle'"),
         (["--pair", "-1"], "--pair must be >= 0"),
-        (["--samples", "0"], "--samples must be >= 1"),
+        (["--samples", "0"], "--samples must be an integer >= 1"),
         (["--cost", "max"], "--cost must be one of"),
     ],
 )

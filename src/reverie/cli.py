@@ -10,6 +10,20 @@
     reverie demo [--quick]
 
 Every command prints a one-line error and exits non-zero on bad input (``reverie: error: ...``).
+``python -m reverie`` and every ``python -m reverie.X`` entry point go through ``main`` here, so
+they share this grammar (config dataclasses parsed by ``reverie.cliargs``).
+
+The same option means the same thing in every command:
+
+- ``--samples --iterations --elites --horizon``: the planner's budget (``PlannerOptions``), in
+  every command that plans (eval, plan, shift, play).
+- ``--out``: a *directory* when the command makes a bundle (a dataset: collect, data merge; a run
+  or checkpoint: train, adapt, demo; a clip set: physics generate; several result files: plan,
+  shift); a *file* when it writes one result (a JSON: eval, sysid, physics eval; the HTML page:
+  report).
+- ``--seed`` selects held-out data and seeds the randomness; ``--threads`` sets torch CPU
+  threads; ``--device`` cpu|cuda where a model runs on one (train, physics eval); ``--progress/
+  --no-progress`` shows or hides progress output of long commands.
 """
 
 from __future__ import annotations
@@ -80,7 +94,15 @@ def cmd_data(argv: list[str]) -> None:
     p = sub.add_parser("inspect", help="counts, shapes, action stats, checksums, contact sheet")
     p.add_argument("dir", type=Path, help="dataset directory")
     p.add_argument("--sheet", type=Path, default=None, help="contact sheet PNG (default DIR/)")
+    m = sub.add_parser("merge", help="join datasets of one env into OUT (episodes renumbered)")
+    m.add_argument("out", type=Path, help="output dataset directory")
+    m.add_argument("sources", type=Path, nargs="+", help="dataset directories to merge")
     args = parser.parse_args(argv)
+    if args.action == "merge":
+        from reverie.physics.passive import merge_datasets
+
+        print(f"dataset: {merge_datasets(args.sources, args.out)}")
+        return
     from reverie.data.inspect import inspect_dataset
 
     print(json.dumps(inspect_dataset(args.dir, sheet=args.sheet), indent=2))
@@ -114,12 +136,14 @@ def cmd_physics(argv: list[str]) -> None:
         )
         return
     if not argv or argv[0] not in actions:
-        raise ValueError(f"usage: reverie physics {{{'|'.join(actions)}}} [options]")
+        OneLineParser(prog="reverie physics").error(
+            f"expected an action: reverie physics {{{'|'.join(actions)}}} [options]"
+        )
     if argv[0] == "generate":
         from reverie.physics.clips import GenerateConfig, generate_clips
 
         cfg = parse_config(GenerateConfig, argv[1:], "reverie physics generate")
-        print(f"clips: {generate_clips(cfg)}")
+        print(f"clips: {generate_clips(cfg, progress=cfg.progress)}")
         return
     from reverie.physics.surprise import ScoreConfig, score_clips
 
@@ -131,7 +155,8 @@ def cmd_physics(argv: list[str]) -> None:
 def cmd_shift(argv: list[str]) -> None:
     from reverie.simreal.shifts import ShiftConfig, run_shift
 
-    result = run_shift(parse_config(ShiftConfig, argv, "reverie shift"))
+    cfg = parse_config(ShiftConfig, argv, "reverie shift")
+    result = run_shift(cfg, progress=cfg.progress)
     print(json.dumps(result, indent=2, default=str)[:4000])
 
 
@@ -203,13 +228,14 @@ def cmd_report(argv: list[str]) -> None:
 def cmd_demo(argv: list[str]) -> None:
     from reverie.demo import DemoConfig, format_summary, run_demo
 
-    print(format_summary(run_demo(parse_config(DemoConfig, argv, "reverie demo"))))
+    cfg = parse_config(DemoConfig, argv, "reverie demo")
+    print(format_summary(run_demo(cfg, progress=cfg.progress)))
 
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "envs": (cmd_envs, "list environments, spaces, factors of variation and success rules"),
     "collect": (cmd_collect, "collect episodes into an HDF5 dataset (parallel, resumable)"),
-    "data": (cmd_data, "dataset tools: `reverie data inspect DIR`"),
+    "data": (cmd_data, "dataset tools: `reverie data inspect DIR`, `data merge OUT SRC...`"),
     "train": (cmd_train, "train a JEPA world model on a dataset (resumable, DDP under torchrun)"),
     "train-decoder": (cmd_train_decoder, "train a pixel decoder on frozen embeddings (viewing)"),
     "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),

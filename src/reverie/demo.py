@@ -53,6 +53,8 @@ class DemoConfig:
     """Seed for collection, training and evaluation."""
     threads: int | None = None
     """torch threads for training (None: torch's default; 1 is steadier on a busy machine)."""
+    progress: bool = True
+    """Show progress bars (``reverie demo``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", resolve(self.env))

@@ -4,11 +4,12 @@
     reverie eval --env tworoom --planner oracle --episodes 50     # baselines need no checkpoint
 
 Protocol (it cannot flatter the model):
-1. Pairs are held out: pair i uses env seed ``EVAL_SEED_BASE + 10_000·seed + j`` (collection seeds
-   are < 10⁹, see ``reverie.data.format``). The env resets from that seed (start state); the
-   scripted expert then acts for ``goal_steps`` (25) steps and the state it reaches is the goal,
-   rendered as the goal image, so every goal is reachable. A pair whose start already passes the
-   success test is counted in ``already_solved_replaced`` and replaced by the next seed.
+1. Pairs are held out: pair i uses env seed ``EVAL_SEED_BASE + 10_000·seed + j`` with seed in
+   [0, MAX_EVAL_SEED] (collection seeds are < 10⁹, see ``reverie.data.format``). The env resets
+   from that seed (start state); the scripted expert then acts for ``goal_steps`` (25) steps and
+   the state it reaches is the goal, rendered as the goal image, so every goal is reachable. A
+   pair whose start already passes the success test is counted in ``already_solved_replaced``
+   and replaced by the next seed.
 2. The planner acts through MPC in the real env from the start state for ``budget`` env steps;
    success is the env's own test on the true physical state at any step within the budget.
 3. Baselines run in the same harness: ``random`` (uniform random action blocks) and ``oracle``
@@ -17,7 +18,6 @@ Protocol (it cannot flatter the model):
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from reverie.data.format import EVAL_SEED_BASE
+from reverie.data.format import check_eval_seed, eval_pair_seed
 from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
 from reverie.hardware import bf16_native, torch_threads
 from reverie.io import ReverieError, atomic_write_json
 from reverie.planning.objective import REDUCTIONS
+from reverie.planning.options import PlannerOptions
+from reverie.stats import wilson
 
 EVAL_PLANNERS = ("cem", "mppi", "gradient", "random", "oracle")
 
@@ -50,21 +52,15 @@ class EvalConfig:
     planner: str = "cem"
     """cem | mppi | gradient (world model), random | oracle (baselines)."""
     seed: int = 0
-    """Selects the held-out pair range and seeds the planner."""
+    """Selects the held-out pair range and seeds the planner, in [0, MAX_EVAL_SEED]."""
     out: Path | None = None
     """Result JSON (default: CHECKPOINT/eval_<planner>.json, or runs/eval_<env>_<planner>.json)."""
     budget: int = 50
     """Env steps per episode."""
-    horizon: int = 5
-    """Planning horizon in model steps (action blocks)."""
+    planning: PlannerOptions = PlannerOptions()
+    """--samples --iterations --elites --horizon, shared by every planner (see PlannerOptions)."""
     frameskip: int | None = None
     """Env steps per action block; defaults to the checkpoint's (5 without one)."""
-    samples: int = 300
-    """CEM/MPPI candidates per iteration."""
-    iterations: int = 30
-    """CEM/MPPI iterations per replan."""
-    elites: int = 30
-    """CEM elites."""
     oracle_samples: int | None = None
     """Oracle CEM candidates (None: --samples). Lower it for envs without vectorised physics."""
     oracle_iterations: int | None = None
@@ -105,13 +101,12 @@ class EvalConfig:
         for name in ("checkpoint", "out"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
+        check_eval_seed(self.seed)
+        if not isinstance(self.planning, PlannerOptions):
+            raise ValueError(f"planning must be a PlannerOptions, got {self.planning!r}")
         for name in (
             "episodes",
             "budget",
-            "horizon",
-            "samples",
-            "iterations",
-            "elites",
             "goal_steps",
             "history",
             "oracle_samples",
@@ -121,8 +116,6 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.elites > self.samples:
-            raise ValueError(f"--elites {self.elites} > --samples {self.samples}")
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:
@@ -148,16 +141,6 @@ def parse_factors(text: str) -> dict[str, float]:
     return out
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (in %)."""
-    if n == 0:
-        return (0.0, 100.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (round(100 * max(0.0, centre - half), 2), round(100 * min(1.0, centre + half), 2))
-
-
 def pair_from_seed(env: Any, pair_seed: int, goal_steps: int) -> dict[str, Any]:
     """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it."""
     _, info = env.reset(seed=pair_seed)
@@ -173,7 +156,7 @@ def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[lis
     """Held-out (start, goal) pairs; returns them and how many already-solved ones were replaced."""
     pairs, replaced, j = [], 0, 0
     while len(pairs) < episodes:
-        pair = pair_from_seed(env, EVAL_SEED_BASE + 10_000 * seed + j, goal_steps)
+        pair = pair_from_seed(env, eval_pair_seed(seed, j), goal_steps)
         j += 1
         if env.is_success(pair["start"], pair["goal"]):
             replaced += 1
@@ -218,61 +201,44 @@ def _blind_objective(ctx: Any) -> _BlindObjective:
 def build_planner(
     cfg: EvalConfig, model: Any, twin: Any, frameskip: int, action_dim: int, low: float, high: float
 ) -> tuple[Any, Any]:
-    """The planner and objective factory that ``cfg.planner`` names (``twin``: the oracle's sim)."""
-    from reverie.planning import CEM, CEMConfig, LatentGoalFactory, OracleFactory, make_planner
+    """The planner and objective factory that ``cfg.planner`` names (``twin``: the oracle's sim).
 
+    Every planner gets ``cfg.planning``: CEM and MPPI its samples and iterations, the gradient
+    planner ``min(samples, 16)`` restarts and ``iterations`` optimizer steps (PlannerOptions)."""
+    from reverie.planning import (
+        CEM,
+        MPPI,
+        CEMConfig,
+        GradientConfig,
+        GradientPlanner,
+        LatentGoalFactory,
+        MPPIConfig,
+        OracleFactory,
+        RandomPlanner,
+    )
+
+    p = cfg.planning
+    common = {"horizon": p.horizon, "seed": cfg.seed, "action_low": low, "action_high": high}
     if cfg.planner == "oracle":
-        samples = cfg.oracle_samples or cfg.samples
-        planner = CEM(
-            CEMConfig(
-                samples=samples,
-                iterations=cfg.oracle_iterations or cfg.iterations,
-                elites=min(cfg.elites, samples),
-                horizon=cfg.horizon,
-                seed=cfg.seed,
-                action_low=low,
-                action_high=high,
-            ),
-            action_dim,
+        samples = cfg.oracle_samples or p.samples
+        iterations = cfg.oracle_iterations or p.iterations
+        oracle = CEMConfig(
+            samples=samples, iterations=iterations, elites=min(p.elites, samples), **common
         )
-        factory = OracleFactory(twin, frameskip, reduce=cfg.cost)
-    elif cfg.planner == "cem":
-        planner = CEM(
-            CEMConfig(
-                samples=cfg.samples,
-                iterations=cfg.iterations,
-                elites=cfg.elites,
-                horizon=cfg.horizon,
-                seed=cfg.seed,
-                action_low=low,
-                action_high=high,
-            ),
-            action_dim,
-        )
-        factory = LatentGoalFactory(model, reduce=cfg.cost)
-    elif cfg.planner == "random":
-        planner = make_planner(
-            "random",
-            action_dim,
-            horizon=cfg.horizon,
-            seed=cfg.seed,
-            action_low=low,
-            action_high=high,
-        )
-        factory = _blind_objective  # the random baseline never looks at a cost
+        return CEM(oracle, action_dim), OracleFactory(twin, frameskip, reduce=cfg.cost)
+    if cfg.planner == "random":  # the random baseline never looks at a cost
+        planner = RandomPlanner(p.horizon, action_dim, low, high, seed=cfg.seed)
+        return planner, _blind_objective
+    if cfg.planner == "cem":
+        cem = CEMConfig(samples=p.samples, iterations=p.iterations, elites=p.elites, **common)
+        planner: Any = CEM(cem, action_dim)
+    elif cfg.planner == "mppi":
+        planner = MPPI(MPPIConfig(samples=p.samples, iterations=p.iterations, **common), action_dim)
     else:
-        planner = make_planner(
-            cfg.planner,
-            action_dim,
-            horizon=cfg.horizon,
-            seed=cfg.seed,
-            action_low=low,
-            action_high=high,
-        )
-        factory = LatentGoalFactory(
-            model, reduce=cfg.cost, differentiable=cfg.planner == "gradient"
-        )
-    return planner, factory
+        gradient = GradientConfig(samples=min(p.samples, 16), iterations=p.iterations, **common)
+        planner = GradientPlanner(gradient, action_dim)
+    differentiable = cfg.planner == "gradient"
+    return planner, LatentGoalFactory(model, reduce=cfg.cost, differentiable=differentiable)
 
 
 def planning_autocast(model: Any, precision: str) -> tuple[bool, Any]:

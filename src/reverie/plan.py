@@ -39,6 +39,7 @@ from reverie.evaluate import (
 )
 from reverie.hardware import torch_threads
 from reverie.io import ReverieError, atomic_path, atomic_write_json
+from reverie.planning.options import PlannerOptions
 
 PLAN_PLANNERS = ("cem", "mppi", "gradient")
 
@@ -52,7 +53,8 @@ class PlanConfig:
     pair: int = 0
     """Held-out pair index: the pair ``reverie eval --seed SEED`` runs as episode PAIR."""
     seed: int = 0
-    """The held-out pair range (as in ``reverie eval``) and the planner's seed."""
+    """The held-out pair range (as in ``reverie eval``, in [0, MAX_EVAL_SEED]) and the planner's
+    seed."""
     start_seed: int | None = None
     """Start from ``env.reset(seed=START_SEED)`` instead of a held-out pair."""
     goal_image: Path | None = None
@@ -61,14 +63,8 @@ class PlanConfig:
     """cem | mppi | gradient."""
     budget: int = 50
     """Env steps in the episode."""
-    horizon: int = 5
-    """Planning horizon in model steps (action blocks)."""
-    samples: int = 300
-    """CEM/MPPI candidates per iteration."""
-    iterations: int = 30
-    """CEM/MPPI iterations per replan."""
-    elites: int = 30
-    """CEM elites."""
+    planning: PlannerOptions = PlannerOptions()
+    """--samples --iterations --elites --horizon (as in ``reverie eval``; see PlannerOptions)."""
     cost: str = "sum"
     """Goal cost over the horizon: sum | final | sum+final."""
     goal_steps: int = 25
@@ -108,10 +104,7 @@ class PlanConfig:
             planner=self.planner,
             seed=self.seed,
             budget=self.budget,
-            horizon=self.horizon,
-            samples=self.samples,
-            iterations=self.iterations,
-            elites=self.elites,
+            planning=self.planning,
             cost=self.cost,
             goal_steps=self.goal_steps,
             precision=self.precision,

@@ -94,6 +94,18 @@ def test_other_settings_in_same_dir_refused(tmp_path: Path) -> None:
         collect(small(tmp_path / "d", policy="random"), progress=False)
 
 
+def test_fewer_episodes_refused_without_touching_the_data(tmp_path: Path) -> None:
+    # Re-running with fewer --episodes used to delete the shards beyond the new count.
+    root = collect(small(tmp_path / "d"), progress=False)  # 12 episodes in 3 shards
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    for fewer in (4, 10):  # whole shards beyond it; a shard cut in half
+        with pytest.raises(ReverieError, match="already holds 12 episodes"):
+            collect(small(root, episodes=fewer), progress=False)
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == before
+    grown = collect(small(root, episodes=14), progress=False)  # growing stays in place
+    assert load_manifest(grown)["episodes"] == 14 and set(contents(grown)) == set(range(14))
+
+
 def test_other_format_version_refused(tmp_path: Path) -> None:
     root = collect(small(tmp_path / "d", episodes=2), progress=False)
     m = json.loads((root / "manifest.json").read_text())

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from reverie.checkpoint import read_meta
+from reverie.planning.options import PlannerOptions
 from reverie.simreal.adapt import AdaptConfig, adapt, adaptation_curve
 
 
@@ -83,7 +84,11 @@ def test_adaptation_curve_writes_one_point_per_k(tmp_path: Path) -> None:
         checkpoint=src, out=tmp_path / "curve", steps=2, batch_size=4, rollout=2, progress=False
     )
     curve = adaptation_curve(
-        cfg, ks=(0, 1), eval_episodes=2, budget=4, samples=8, iterations=1, elites=2, horizon=2
+        cfg,
+        ks=(0, 1),
+        eval_episodes=2,
+        budget=4,
+        planning=PlannerOptions(samples=8, iterations=1, elites=2, horizon=2),
     )
     assert [p["k"] for p in curve["points"]] == [0, 1]
     assert (tmp_path / "curve" / "adapt_curve.json").is_file()

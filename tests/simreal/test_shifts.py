@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from reverie.envs import make
+from reverie.io import ReverieError
+from reverie.planning.options import PlannerOptions
 from reverie.simreal import simreal_section
 from reverie.simreal.shifts import (
     PRESET_NAMES,
@@ -122,10 +124,7 @@ def test_run_shift_writes_results_and_report(tmp_path: Path) -> None:
         shifts="physics-hard,gain=0.5",
         episodes=2,
         budget=6,
-        samples=8,
-        iterations=1,
-        elites=2,
-        horizon=2,
+        planning=PlannerOptions(samples=8, iterations=1, elites=2, horizon=2),
         open_loop_episodes=1,
         open_loop_horizon=2,
         out=tmp_path / "simreal",
@@ -157,9 +156,7 @@ def test_source_pairs_and_latency_reach_the_evaluation(tmp_path) -> None:
             env="tworoom",
             planner="oracle",
             episodes=2,
-            samples=20,
-            iterations=2,
-            elites=5,
+            planning=PlannerOptions(samples=20, iterations=2, elites=5),
             budget=10,
             videos=0,
             factors=hard.factor_string(),
@@ -188,3 +185,34 @@ def test_source_pairs_and_latency_reach_the_evaluation(tmp_path) -> None:
     assert env.get_state()[0] > before[0]
     with pytest.raises(ValueError, match="latency"):
         EvalConfig(env="tworoom", planner="oracle", latency=-1)
+
+
+def test_held_out_episodes_never_reuse_the_source_data_seed() -> None:
+    from reverie.simreal.shifts import heldout_seed_base, source_seeds
+
+    meta = {"data": {"settings": {"seed": 999, "policy": "mixed"}}}
+    assert heldout_seed_base({"data": {"settings": {"seed": 0}}}, 0) == 999
+    with pytest.raises(ReverieError, match="collection seed 999"):
+        heldout_seed_base(meta, 0)  # 999 - 0 would replay the training episodes
+    assert heldout_seed_base(meta, 1) == 998
+    merged = {
+        "data": {"settings": {"merged_from": [{"settings": {"seed": 5}}, {"settings": None}]}}
+    }
+    assert source_seeds(merged) == {5} and source_seeds({}) == set()
+    with pytest.raises(ReverieError, match="collection seed 5"):
+        heldout_seed_base(merged, 994)
+    for seed in (-1, 1000):  # 999 - seed outside the collection seeds
+        with pytest.raises(ValueError, match="--seed must be in"):
+            ShiftConfig(checkpoint=Path("x"), env="tworoom", seed=seed)
+
+
+def test_run_shift_refuses_held_out_seeds_of_the_training_data(tmp_path: Path) -> None:
+    from reverie.checkpoint import load_checkpoint, save_checkpoint
+
+    model, _ = load_checkpoint(tiny_checkpoint(tmp_path / "a"))
+    data = {"data": {"settings": {"seed": 999}}}  # trained on collection seed 999
+    ckpt = save_checkpoint(tmp_path / "b", model, step=1, env_name="tworoom", extra=data)
+    cfg = ShiftConfig(checkpoint=ckpt, shifts="gain=0.5", episodes=1, out=tmp_path / "s")
+    with pytest.raises(ReverieError, match="collection seed 999"):
+        run_shift(cfg, progress=False)
+    assert not list((tmp_path / "s").glob("eval_*.json"))  # refused before any evaluation

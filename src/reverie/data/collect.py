@@ -48,7 +48,7 @@ class CollectConfig:
     episodes: int = 100
     """Number of episodes to collect."""
     out: Path = Path("runs/data")
-    """Output directory (created; re-running continues an interrupted collection)."""
+    """Output directory (created; re-running continues or grows a collection, never shrinks it)."""
     policy: str = "mixed"
     """expert | random | mixed (expert with random segments: diverse yet goal-directed)."""
     workers: int = 1
@@ -214,6 +214,25 @@ def _finished_shards(cfg: CollectConfig, wanted: dict[str, list[int]]) -> list[d
     return kept
 
 
+def _refuse_shrinking(cfg: CollectConfig, jobs: dict[str, list[int]]) -> None:
+    """Refuse (one line) a run that would drop episodes already in ``cfg.out``.
+
+    Fewer ``--episodes`` than a directory holds would mean deleting or rewriting shards the user
+    never asked to delete; only growing or resuming a collection is done in place."""
+    held = 0
+    if (cfg.out / MANIFEST).exists():
+        held = max(
+            (i + 1 for s in load_manifest(cfg.out)["shards"] for i in s["episodes"]), default=0
+        )
+    beyond = sorted(p.name for p in cfg.out.glob("shard_*.h5") if p.name not in jobs)
+    if held > cfg.episodes or beyond:
+        found = f"{held} episodes" if held > cfg.episodes else f"shards beyond it ({beyond[0]})"
+        raise ReverieError(
+            f"{cfg.out} already holds {found}; --episodes {cfg.episodes} would delete data: "
+            "pass --episodes >= what it holds, or choose a new --out"
+        )
+
+
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect ``cfg.episodes`` episodes into ``cfg.out``; returns the directory."""
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -221,14 +240,12 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
         stale.unlink()
     jobs = {shard_name(i): list(r) for i, r in enumerate(cfg.shard_ranges())}
     done = _finished_shards(cfg, jobs)
+    _refuse_shrinking(cfg, jobs)
     todo = [
         (cfg, i, list(r))
         for i, r in enumerate(cfg.shard_ranges())
         if shard_name(i) not in {s["file"] for s in done}
     ]
-    for extra in cfg.out.glob("shard_*.h5"):  # shards beyond the requested set
-        if extra.name not in jobs:
-            extra.unlink()
     bar = tqdm(
         total=cfg.episodes,
         initial=sum(len(s["episodes"]) for s in done),

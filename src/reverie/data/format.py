@@ -31,10 +31,28 @@ MANIFEST = "manifest.json"
 SEED_STRIDE = 1_000_000
 MAX_COLLECT_SEED = 999
 EVAL_SEED_BASE = 2_000_000_000
+#: Evaluation pair j of ``--seed`` s uses env seed EVAL_SEED_BASE + s * EVAL_SEED_STRIDE + j.
+#: Bounding s keeps every pair seed >= EVAL_SEED_BASE (no negative seed reaches training seeds)
+#: and below the physics clips' block (EVAL_SEED_BASE + 5e8, ``reverie.physics.clips``).
+EVAL_SEED_STRIDE = 10_000
+MAX_EVAL_SEED = 49_999
 
 
 def episode_seed(seed: int, index: int) -> int:
     return seed * SEED_STRIDE + index
+
+
+def check_eval_seed(seed: int) -> None:
+    """Refuse (one line) an evaluation ``--seed`` whose pairs would leave the held-out block."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_EVAL_SEED:
+        raise ValueError(f"--seed must be an integer in [0, {MAX_EVAL_SEED}], got {seed!r}")
+
+
+def eval_pair_seed(seed: int, index: int) -> int:
+    """Env seed of held-out start/goal pair ``index`` of evaluation ``seed`` (never a collection
+    seed: those are < MAX_COLLECT_SEED * SEED_STRIDE + SEED_STRIDE < EVAL_SEED_BASE)."""
+    check_eval_seed(seed)
+    return EVAL_SEED_BASE + EVAL_SEED_STRIDE * seed + index
 
 
 def shard_name(index: int) -> str:

@@ -3,7 +3,7 @@
     reverie collect --env tabletop --policy passive --episodes 1000 --out runs/tt-passive \
         --episode-steps 50
     reverie collect --env tabletop --policy mixed --episodes 200 --out runs/tt-mixed
-    python -m reverie.physics.passive runs/tt-physics runs/tt-passive runs/tt-mixed   # merge
+    reverie data merge runs/tt-physics runs/tt-passive runs/tt-mixed   # or python -m this module
 
     from reverie.physics.passive import PhysicsDataConfig, collect_physics_data
     root = collect_physics_data(PhysicsDataConfig(out=Path("runs/tt-physics")))
@@ -174,7 +174,7 @@ def merge_datasets(sources: list[Path], out: Path, shard_episodes: int = 50) -> 
     return out
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit("usage: python -m reverie.physics.passive OUT SOURCE [SOURCE ...]")
-    print(merge_datasets([Path(p) for p in sys.argv[2:]], Path(sys.argv[1])))
+if __name__ == "__main__":  # the same grammar as `reverie data merge OUT SOURCE ...`
+    from reverie.cli import main
+
+    raise SystemExit(main(["data", "merge", *sys.argv[1:]]))

@@ -307,7 +307,7 @@ _RUNTIME_KEYS = ("data", "out", "precision", "device", "threads", "resume", "pro
 # ------------------------------------------------------------------------------------- scoring
 def pixel_surprise(model: PixelPredictor, batch_size: int = 16) -> Any:
     """Scorer (see ``reverie.physics.surprise.Scorer``): pixel MSE of each predicted frame."""
-    from reverie.physics.surprise import model_frames, skip_actions
+    from reverie.physics.clipframes import model_frames, skip_actions
 
     model.eval()
     device = next(model.parameters()).device

@@ -35,7 +35,6 @@ by ``reverie.physics.pixel_baseline`` is scored the same way with pixel MSE as i
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +46,9 @@ import torch
 from einops import rearrange
 
 from reverie.io import ReverieError, atomic_path, atomic_write_json
+from reverie.physics.clipframes import model_frames, skip_actions
 from reverie.physics.clips import ClipSet, load_clips
+from reverie.stats import wilson
 
 #: frames uint8 (N, F, Hi, Wi, 3), raw actions float32 (N, F-1, A) → surprise (N, F), NaN where a
 #: frame is not predicted (frame 0, and frames between a frameskipping model's frames).
@@ -76,6 +77,8 @@ class ScoreConfig:
     """cpu | cuda."""
     plot: bool = True
     """Write the PNG of surprise curves."""
+    threads: int | None = None
+    """torch CPU threads while scoring (None: torch's default; 1 is steadier on a busy machine)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
@@ -84,6 +87,8 @@ class ScoreConfig:
             object.__setattr__(self, "out", Path(self.out))
         if self.model not in MODELS:
             raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.device not in ("cpu", "cuda"):
@@ -96,18 +101,6 @@ class ScoreConfig:
 
 
 # ------------------------------------------------------------------------------------ scorers
-def model_frames(num_frames: int, frameskip: int) -> np.ndarray:
-    """Clip frame indices a model with ``frameskip`` sees: 0, s, 2s, ..."""
-    return np.arange(0, num_frames, frameskip)
-
-
-def skip_actions(actions: np.ndarray, frameskip: int, steps: int) -> np.ndarray:
-    """Raw actions (N, F-1, A) → model actions (N, steps, A*frameskip): the s raw actions
-    between model frames j and j+1, concatenated (as ``SequenceDataset`` does)."""
-    raw = actions[:, : steps * frameskip]  # (N, steps*s, A)
-    return rearrange(raw, "n (t s) a -> n t (s a)", s=frameskip)
-
-
 def latent_surprise(model: Any, batch_size: int = 16) -> Scorer:
     """Scorer of a ``WorldModel``: teacher-forced latent prediction error per frame."""
     from reverie.models.world_model import teacher_forcing_pairs
@@ -174,16 +167,6 @@ def auc(score_possible: np.ndarray, score_impossible: np.ndarray) -> float:
     return float(np.mean((i > p) + 0.5 * (i == p)))
 
 
-def _wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
-    """Wilson 95% interval of a proportion, as fractions."""
-    if n == 0:
-        return [0.0, 1.0]
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
-
-
 def _group_metrics(
     s_pos: np.ndarray, s_imp: np.ndarray, m_pos: np.ndarray, m_imp: np.ndarray
 ) -> dict[str, Any]:
@@ -192,7 +175,7 @@ def _group_metrics(
     return {
         "pairwise_accuracy": acc,
         "pairwise_accuracy_mean": pairwise_accuracy(m_pos, m_imp),
-        "ci95": _wilson(int(np.sum(s_imp > s_pos)), len(s_pos)),
+        "ci95": list(wilson(int(np.sum(s_imp > s_pos)), len(s_pos), percent=False)),
         "relative_error": 1.0 - acc,
         "absolute_error": 1.0 - area,
         "auc": area,
@@ -295,9 +278,15 @@ def score_clips(cfg: ScoreConfig) -> dict[str, Any]:
     the result dict (keys ``pairwise_accuracy``, ``by_category``, ``relative_error``,
     ``absolute_error``, ...)."""
     t0 = time.perf_counter()
+    from contextlib import nullcontext
+
+    from reverie.hardware import torch_threads
+
     clips = load_clips(cfg.clips)
-    scorer, info = load_scorer(cfg)
-    return write_result(evaluate_scorer(scorer, clips), clips, info, cfg.out_path, cfg.plot, t0)
+    with nullcontext() if cfg.threads is None else torch_threads(cfg.threads):
+        scorer, info = load_scorer(cfg)
+        result = evaluate_scorer(scorer, clips)
+    return write_result(result, clips, info, cfg.out_path, cfg.plot, t0)
 
 
 def write_result(

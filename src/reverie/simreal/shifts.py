@@ -35,9 +35,11 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from reverie.data.format import MAX_COLLECT_SEED
 from reverie.envs import env_class, make, resolve
 from reverie.envs.latency import LatencyEnv
 from reverie.io import ReverieError, atomic_write_json
+from reverie.planning.options import PlannerOptions
 
 MAX_LATENCY = 3
 LATENCY = "latency"
@@ -190,7 +192,7 @@ def delta_interval(
     s1: int, n1: int, s0: int, n0: int, z: float = 1.96
 ) -> tuple[float, tuple[float, float]]:
     """ΔSR = p1 − p0 in % with Newcombe's hybrid Wilson 95% interval (method 10)."""
-    from reverie.evaluate import wilson
+    from reverie.stats import wilson
 
     p1, p0 = 100.0 * s1 / n1, 100.0 * s0 / n0
     l1, u1 = wilson(s1, n1, z)
@@ -199,6 +201,33 @@ def delta_interval(
     lo = d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
     return round(d, 2), (round(max(-100.0, lo), 2), round(min(100.0, hi), 2))
+
+
+def source_seeds(meta: dict[str, Any]) -> set[int]:
+    """Collection seeds of the data a checkpoint was trained on (``config.json``'s
+    ``data.settings``; a merged dataset lists its sources under ``merged_from``)."""
+    seeds: set[int] = set()
+    pending = [((meta.get("data") or {}).get("settings")) or {}]
+    while pending:
+        settings = pending.pop()
+        if isinstance(settings.get("seed"), int):
+            seeds.add(settings["seed"])
+        pending += [src.get("settings") or {} for src in settings.get("merged_from") or []]
+    return seeds
+
+
+def heldout_seed_base(meta: dict[str, Any], seed: int) -> int:
+    """Collection seed base ``999 - seed`` of episodes that must be held out from the checkpoint's
+    training data; refuses in one line when the source data was collected with that seed."""
+    if not 0 <= seed <= MAX_COLLECT_SEED:
+        raise ReverieError(f"--seed must be in [0, {MAX_COLLECT_SEED}], got {seed}")
+    base = MAX_COLLECT_SEED - seed
+    if base in source_seeds(meta):
+        raise ReverieError(
+            f"held-out episodes would use collection seed {base} (999 - --seed {seed}), the seed "
+            f"of the checkpoint's training data; choose another --seed"
+        )
+    return base
 
 
 def collect_episodes(
@@ -268,27 +297,26 @@ class ShiftConfig:
     episodes: int = 50
     """Closed-loop held-out pairs per setting."""
     seed: int = 0
-    """Selects the held-out pairs and seeds the planner and the open-loop episodes."""
+    """Selects the held-out pairs and seeds the planner and the open-loop episodes (collection
+    seed base 999 - seed, which must differ from the source data's), in [0, 999]."""
     out: Path | None = None
     """Output directory for shift_<name>.json (default: CHECKPOINT/simreal)."""
     planner: str = "cem"
     """Planner used by the closed-loop evaluation."""
     budget: int = 50
     """Env steps per closed-loop episode."""
-    samples: int = 300
-    """CEM/MPPI candidates per iteration."""
-    iterations: int = 30
-    """CEM/MPPI iterations per replan."""
-    elites: int = 30
-    """CEM elites."""
-    horizon: int = 5
-    """Planning horizon in model steps."""
+    planning: PlannerOptions = PlannerOptions()
+    """--samples --iterations --elites --horizon of the closed-loop planner (PlannerOptions)."""
     open_loop_episodes: int = 4
     """Episodes collected under each shift for the open-loop error."""
     open_loop_horizon: int = 5
     """Open-loop rollout length (model steps) for the error-by-horizon curve."""
     policy: str = "mixed"
     """Policy of the open-loop episodes: expert | mixed | random."""
+    threads: int = 1
+    """torch CPU threads while planning (as in ``reverie eval``)."""
+    progress: bool = True
+    """Print a line per setting (``reverie shift``; the Python call takes ``progress=``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
@@ -296,7 +324,9 @@ class ShiftConfig:
             object.__setattr__(self, "out", Path(self.out))
         if self.env is not None:
             object.__setattr__(self, "env", resolve(self.env))
-        for name in ("episodes", "budget", "samples", "iterations", "elites", "horizon"):
+        if not 0 <= self.seed <= MAX_COLLECT_SEED:  # also the held-out collection base 999 - seed
+            raise ValueError(f"--seed must be in [0, {MAX_COLLECT_SEED}], got {self.seed}")
+        for name in ("episodes", "budget", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.open_loop_episodes < 0 or self.open_loop_horizon < 1:
@@ -318,10 +348,8 @@ def _eval_setting(cfg: ShiftConfig, env: str, shift: Shift | None, out: Path) ->
         seed=cfg.seed,
         out=out,
         budget=cfg.budget,
-        horizon=cfg.horizon,
-        samples=cfg.samples,
-        iterations=cfg.iterations,
-        elites=min(cfg.elites, cfg.samples),
+        planning=cfg.planning,
+        threads=cfg.threads,
         videos=0,
         factors=shift.factor_string() if shift else "",
         latency=shift.latency if shift else 0,
@@ -344,13 +372,15 @@ def run_shift(cfg: ShiftConfig, progress: bool = True) -> dict[str, Any]:
     model, _ = load_checkpoint(cfg.checkpoint)
     model.eval()
     steps = env_class(env).max_episode_steps
+    # Seeds from the top of the collection range, never the source training episodes; refused
+    # before any work when they would be.
+    base = heldout_seed_base(meta, cfg.seed) if cfg.open_loop_episodes else 0
 
     def open_loop(shift: Shift) -> dict[str, Any] | None:
         if not cfg.open_loop_episodes:
             return None
         sim = make_shifted(env, shift, size=model.image_size)
-        # Seeds from the top of the collection range: never the source training episodes (seed 0).
-        eps = collect_episodes(sim, cfg.open_loop_episodes, 999 - cfg.seed, steps, cfg.policy)
+        eps = collect_episodes(sim, cfg.open_loop_episodes, base, steps, cfg.policy)
         return open_loop_error(model, eps, cfg.open_loop_horizon)
 
     results: dict[str, Any] = {}

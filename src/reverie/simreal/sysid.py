@@ -33,7 +33,14 @@ from einops import rearrange
 
 from reverie.envs import env_class, make, resolve
 from reverie.io import ReverieError, atomic_write_json
-from reverie.simreal.shifts import LatencyEnv, Shift, collect_episodes, make_shifted, parse_shift
+from reverie.simreal.shifts import (
+    LatencyEnv,
+    Shift,
+    collect_episodes,
+    heldout_seed_base,
+    make_shifted,
+    parse_shift,
+)
 
 
 def replay(
@@ -196,7 +203,7 @@ class SysIDConfig:
     out: Path | None = None
     """Result JSON (default: CHECKPOINT/simreal/sysid.json, or runs/sysid_<env>.json)."""
     seed: int = 0
-    """Seeds the observed episodes."""
+    """Seeds the observed episodes (collection seed base 999 - seed), in [0, 999]."""
 
     def __post_init__(self) -> None:
         if self.checkpoint is not None:
@@ -211,6 +218,8 @@ class SysIDConfig:
         for name in ("episodes", "episode_steps", "candidates", "passes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if not 0 <= self.seed <= 999:
+            raise ValueError(f"--seed must be in [0, 999], got {self.seed}")
         if self.candidates < 2:
             raise ValueError("--candidates must be >= 2")
         if self.method not in ("cem", "coordinate"):
@@ -238,7 +247,8 @@ def run_sysid(cfg: SysIDConfig) -> dict[str, Any]:
     physical = Shift(shift.name, {n: shift.factors[n] for n in names}, shift.latency)
     size = model.image_size if model is not None else 64
     real = make_shifted(env, physical, size=size)
-    episodes = collect_episodes(real, cfg.episodes, 999 - cfg.seed, cfg.episode_steps, "mixed")
+    base = heldout_seed_base(meta, cfg.seed)  # never the checkpoint's training episodes
+    episodes = collect_episodes(real, cfg.episodes, base, cfg.episode_steps, "mixed")
     every = model.frameskip if model is not None else 1
     search = dict(
         candidates=cfg.candidates,
