@@ -50,6 +50,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--envs", nargs="*", default=list(ENV_NAMES))
     args = p.parse_args()
+    from reverie.hardware import machine_line
+
+    print(machine_line(), flush=True)  # every figure names its machine
     ctx = mp.get_context("spawn")
     print(f"| env | frames/s, 1 process | frames/s, {args.workers} workers (total) |")
     print("|---|---|---|")

@@ -20,6 +20,7 @@ import torch
 
 from reverie.checkpoint import load_checkpoint
 from reverie.data.dataset import SequenceDataset
+from reverie.hardware import machine_line
 
 BANDS = ((0, 10), (10, 25), (25, 50), (50, 100), (100, 150), (150, 400))
 
@@ -60,6 +61,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    print(machine_line(), flush=True)  # every figure names its machine
     torch.set_num_threads(1)
     bands = [f"{lo}-{hi}" for lo, hi in BANDS]
     print("| run | Spearman | Pearson | " + " | ".join(f"latent @ {b}" for b in bands) + " |")

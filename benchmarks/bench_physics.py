@@ -55,6 +55,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="processes for clips and data")
     p.add_argument("--quick", action="store_true", help="small everything: a smoke run")
     args = p.parse_args()
+    from reverie.hardware import machine_line
+
+    print(machine_line(), flush=True)  # every figure names its machine
     if args.quick:
         args.pairs, args.passive_episodes, args.mixed_episodes = 10, 200, 40
         args.steps, args.pixel_steps = 300, 300

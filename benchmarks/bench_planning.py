@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from reverie.evaluate import EvalConfig, evaluate
+from reverie.hardware import machine_line
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
     p.add_argument("--oracle-samples", type=int, default=None)
     p.add_argument("--oracle-iterations", type=int, default=None)
     args = p.parse_args()
+    print(machine_line(), flush=True)  # every figure names its machine
     out = args.out or args.checkpoint / "bench_planning"
     rows = []
     for planner in [*args.planners, *args.baselines]:

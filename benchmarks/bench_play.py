@@ -110,6 +110,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="server torch threads")
     args = p.parse_args()
+    from reverie.hardware import machine_line
+
+    print(machine_line(), flush=True)  # every figure names its machine
 
     with tempfile.TemporaryDirectory() as tmp:
         run = args.checkpoint or build_checkpoint(Path(tmp), args.preset)

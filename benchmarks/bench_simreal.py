@@ -37,6 +37,7 @@ from reverie.checkpoint import has_checkpoint, load_checkpoint, read_meta
 from reverie.data.collect import CollectConfig, collect
 from reverie.envs import env_class, make
 from reverie.evaluate import EvalConfig, evaluate
+from reverie.hardware import machine_line
 from reverie.io import atomic_write_json
 from reverie.planning.options import PlannerOptions
 from reverie.simreal.adapt import AdaptConfig, adapt
@@ -160,6 +161,7 @@ def main() -> None:
     p.add_argument("--adapt-steps", type=int, default=300)
     p.add_argument("--skip-randomized", action="store_true")
     args = p.parse_args()
+    print(machine_line(), flush=True)  # every figure names its machine
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 

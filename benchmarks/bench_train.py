@@ -19,9 +19,11 @@ from contextlib import nullcontext
 
 import torch
 
+from reverie.hardware import bf16_native, machine_line
+from reverie.models.jepa import JEPALoss
 from reverie.models.sigreg import build_regularizer
 from reverie.models.world_model import WorldModel
-from reverie.train import PRESETS, JEPALoss, TrainConfig, bf16_native
+from reverie.train import PRESETS, TrainConfig
 
 
 def _sync(device: torch.device) -> None:
@@ -50,10 +52,10 @@ def train_fps(
         build_regularizer("sigreg", cfg.sigreg_directions),
         cfg.lam,
         cfg.rollout_weight,
-        cfg.horizon,
+        cfg.rollout,
     ).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    B, T = cfg.batch_size, cfg.history + cfg.horizon
+    B, T = cfg.batch_size, cfg.history + cfg.rollout
     obs = torch.randint(0, 256, (B, T, 3, image_size, image_size), dtype=torch.uint8)
     actions = torch.rand(B, T - 1, model.action_dim) * 2 - 1
     obs, actions = obs.to(device), actions.to(device)
@@ -61,7 +63,7 @@ def train_fps(
 
     def step(i: int) -> None:
         with autocast:
-            loss = loss_fn(obs, actions, i)["loss"]
+            loss = loss_fn({"obs": obs, "actions": actions}, i)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -122,6 +124,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
     parser.add_argument("--horizon", type=int, default=5, help="rollout length")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # every figure names its machine
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -129,7 +132,7 @@ def main() -> None:
     model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=args.image_size))
     n_enc = sum(p.numel() for p in model.encoder.parameters())
     n_pred = sum(p.numel() for p in model.predictor.parameters())
-    T = cfg.history + cfg.horizon
+    T = cfg.history + cfg.rollout
     native = bf16_native(device)
 
     print(

@@ -18,12 +18,16 @@ The same option means the same thing in every command:
 - ``--samples --iterations --elites --horizon``: the planner's budget (``PlannerOptions``), in
   every command that plans (eval, plan, shift, play).
 - ``--out``: a *directory* when the command makes a bundle (a dataset: collect, data merge; a run
-  or checkpoint: train, adapt, demo; a clip set: physics generate; several result files: plan,
+  or checkpoint: train, train-decoder, physics train-pixel, adapt, demo; a clip set: physics
+  generate; several result files: plan,
   shift); a *file* when it writes one result (a JSON: eval, sysid, physics eval; the HTML page:
   report).
 - ``--seed`` selects held-out data and seeds the randomness; ``--threads`` sets torch CPU
   threads; ``--device`` cpu|cuda where a model runs on one (train, physics eval); ``--progress/
   --no-progress`` shows or hides progress output of long commands.
+- ``--resume`` continues a trained thing's run in ``--out``; ``--overwrite`` (where offered)
+  replaces it; without either an existing run is refused, never overwritten.
+- ``--horizon`` is always the planning horizon; the training rollout-loss length is ``--rollout``.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ def cmd_envs(argv: list[str]) -> None:
         for group in ("physics_factors", "visual_factors"):
             items = ", ".join(f"{k}={d:g} [{lo:g}, {hi:g}]" for k, (d, lo, hi) in r[group].items())
             print(f"  {group.replace('_', ' ')}: {items}")
+    from reverie.hardware import machine_line
+
+    print(machine_line())
 
 
 def cmd_collect(argv: list[str]) -> None:
@@ -129,7 +136,7 @@ def cmd_play(argv: list[str]) -> None:
 
 
 def cmd_physics(argv: list[str]) -> None:
-    actions = ("generate", "eval")
+    actions = ("generate", "train-pixel", "eval")
     if argv and argv[0] in ("-h", "--help"):
         print(
             f"usage: reverie physics {{{'|'.join(actions)}}} [options]   (ACTION --help for each)"
@@ -144,6 +151,12 @@ def cmd_physics(argv: list[str]) -> None:
 
         cfg = parse_config(GenerateConfig, argv[1:], "reverie physics generate")
         print(f"clips: {generate_clips(cfg, progress=cfg.progress)}")
+        return
+    if argv[0] == "train-pixel":
+        from reverie.physics.pixel_baseline import PixelTrainConfig, train_pixel_baseline
+
+        cfg = parse_config(PixelTrainConfig, argv[1:], "reverie physics train-pixel")
+        print(f"checkpoint: {train_pixel_baseline(cfg)}")
         return
     from reverie.physics.surprise import ScoreConfig, score_clips
 
@@ -241,7 +254,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),
     "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
     "plan": (cmd_plan, "plan one episode toward a goal (pair, seed or image): GIF, actions, costs"),
-    "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|eval`"),
+    "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|train-pixel|eval`"),
     "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
     "sysid": (cmd_sysid, "estimate a shift's physical parameters from a few of its episodes"),

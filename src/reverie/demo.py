@@ -2,10 +2,12 @@
 
     reverie demo                       # Two-Room, cpu preset: about 10 minutes on 2 cores
     reverie demo --quick               # about a minute (CI): tiny data, tiny model, 3 episodes
-    reverie demo --env pusht --train-minutes 60
+    reverie demo --env pusht --minutes 60      # a wall-clock training budget (steps: a bound)
 
 Prints a summary table (success with Wilson interval for the world model, random and oracle
-baselines, planning ms, wall time per stage) and writes ``OUT/report.html`` and ``OUT/demo.json``.
+baselines, planning ms, wall time per stage, the machine it ran on and the training steps it got)
+and writes ``OUT/report.html`` and ``OUT/demo.json``. Episodes, steps and the training budget
+come from the env's recipe (``reverie.recipes``) unless given.
 """
 
 from __future__ import annotations
@@ -17,16 +19,10 @@ from typing import Any
 
 from reverie.envs import resolve
 from reverie.io import atomic_write_json
+from reverie.recipes import recipe
+from reverie.trainer import check_minutes
 
 FRAMESKIP = 5  # env steps per model step (the public protocol's action block)
-
-# Per-env demo recipe: (episodes, train steps) for the full run.
-RECIPES: dict[str, dict[str, int]] = {
-    "tworoom": {"episodes": 1000, "steps": 4000},
-    "pusht": {"episodes": 2000, "steps": 20000},
-    "reacher": {"episodes": 1000, "steps": 8000},
-    "tabletop": {"episodes": 1000, "steps": 8000},
-}
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,9 @@ class DemoConfig:
     episodes: int | None = None
     """Collection episodes (default per env)."""
     steps: int | None = None
-    """Training steps (default per env and preset)."""
+    """Training steps (default per env): an upper bound when a budget is set."""
+    minutes: float | None = None
+    """Wall-clock training budget (default: the env's recipe, if it names one)."""
     eval_episodes: int | None = None
     """Held-out evaluation episodes (default 50; 3 with --quick)."""
     workers: int = 2
@@ -65,20 +63,27 @@ class DemoConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        check_minutes(self.minutes)
 
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
+    from reverie.checkpoint import read_meta
     from reverie.data.collect import CollectConfig, collect
     from reverie.evaluate import EvalConfig, evaluate
+    from reverie.hardware import machine, machine_line
     from reverie.report import build_report
     from reverie.train import TrainConfig, train
 
-    recipe = RECIPES[cfg.env]
+    plan = recipe(cfg.env)
     preset = "tiny" if cfg.quick else cfg.preset
-    episodes = cfg.episodes or (60 if cfg.quick else recipe["episodes"])
-    steps = cfg.steps or (150 if cfg.quick else recipe["steps"])
+    episodes = cfg.episodes or (60 if cfg.quick else plan["episodes"])
+    steps = cfg.steps or (150 if cfg.quick else plan["steps"])
+    minutes = cfg.minutes if cfg.minutes is not None or cfg.quick else plan.get("minutes")
     n_eval = cfg.eval_episodes or (3 if cfg.quick else 50)
     times: dict[str, float] = {}
+    hardware = machine()
+    if progress:
+        print(machine_line(hardware), flush=True)
 
     # Step 1. data.
     t0 = time.perf_counter()
@@ -98,6 +103,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
             out=cfg.out,
             preset=preset,
             steps=steps,
+            minutes=minutes,
             seed=cfg.seed,
             resume=True,
             frameskip=FRAMESKIP,
@@ -129,7 +135,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
         "env": cfg.env,
         "preset": preset,
         "episodes_collected": episodes,
-        "train_steps": steps,
+        "train_steps": read_meta(run)["step"],
+        "train_steps_max": steps,
+        "train_minutes": minutes,
+        "machine": hardware,
         "stage_seconds": times,
     }
     atomic_write_json(cfg.out / "demo.json", summary)
@@ -152,9 +161,14 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    from reverie.hardware import machine_line
+
+    budget = f" in a {summary['train_minutes']:g}-minute budget" if summary["train_minutes"] else ""
     lines = [
         f"Reverie demo: {summary['env']} ({summary['preset']} preset, "
-        f"{summary['episodes_collected']} episodes, {summary['train_steps']} train steps)",
+        f"{summary['episodes_collected']} episodes, {summary['train_steps']} of at most "
+        f"{summary['train_steps_max']} train steps{budget})",
+        machine_line(summary["machine"]),
         "",
         f"{'planner':<22}{'success':>9}  {'95% CI':<16}{'plan ms (med/p90)':>20}",
         "-" * 67,

@@ -45,3 +45,59 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def machine() -> dict[str, object]:
+    """What a figure was measured on: CPU model, cores, the flags that matter, bf16, GPU."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    import os
+
+    info: dict[str, object] = {
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "bf16_native": bf16_native(torch.device("cpu")),
+        "cpu_class": cpu_class(flags),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def cpu_class(flags: set[str]) -> str:
+    """The machine class BENCHMARKS.md keeps a column for: AMX, AVX-512 + BF16, or AVX2."""
+    if "amx_bf16" in flags:
+        return "AMX-BF16"
+    if "avx512_bf16" in flags:
+        return "AVX512-BF16 (no AMX)"
+    if "avx512f" in flags:
+        return "AVX-512 (no BF16)"
+    return "AVX2" if "avx2" in flags else "pre-AVX2"
+
+
+def machine_line(info: dict[str, object] | None = None) -> str:
+    """One line naming the machine, for every benchmark table and ``reverie envs`` / ``demo``."""
+    info = info or machine()
+    flags = ",".join(info["flags"]) or "none"  # type: ignore[arg-type]
+    line = (
+        f"machine: {info['cpu']}, {info['cores']} cores, class {info['cpu_class']} "
+        f"(flags {flags}); bf16 {'native' if info['bf16_native'] else 'not native: fp32'}; "
+        f"torch {info['torch']}"
+    )
+    return line + (f"; GPU {info['gpu']}" if "gpu" in info else "")

@@ -69,9 +69,6 @@ class ReverieEnv(gym.Env):
     success_rule: ClassVar[str] = ""
     #: Default episode length in control steps for collection.
     max_episode_steps: ClassVar[int] = 100
-    #: SIGReg weight λ that suits this world's geometry (None: the training preset's). A flat,
-    #: low-dimensional world wants a light one; see ``reverie.train.PRESETS``.
-    sigreg_lam: ClassVar[float | None] = None
     #: Screen direction of each of ``KEY_NAMES`` as a raw action (measured by stepping the env);
     #: None: no keyboard play.
     keymap: ClassVar[dict[str, tuple[float, ...]] | None] = None

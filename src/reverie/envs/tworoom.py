@@ -39,9 +39,6 @@ class TwoRoomEnv(ReverieEnv):
     success_rule = "agent within 16 units of the goal position (world 224 units; 16 px at 224 px)"
     max_episode_steps = 100
     keymap = KEYMAP_Y_DOWN
-    # The state that shows is a point in a square: SIGReg at 0.1 folds that 2-D sheet through all
-    # 64 dimensions and the latent goal distance saturates (CEM success 38%; 82% at 0.003).
-    sigreg_lam = 0.003
     physics_factors = {
         "mass": Factor(1.0, 0.5, 4.0, "inertia: velocity moves 1/mass of the way to the command"),
         "friction": Factor(0.0, 0.0, 0.5, "speed lost per step, as a fraction of VMAX"),

@@ -31,7 +31,13 @@ import torch
 from reverie.checkpoint import has_checkpoint
 from reverie.envs import env_class, resolve
 from reverie.io import ReverieError, atomic_write_json
-from reverie.simreal.shifts import collect_episodes, make_shifted, parse_shift, to_blocks
+from reverie.simreal.shifts import (
+    collect_episodes,
+    heldout_seed_base,
+    make_shifted,
+    parse_shift,
+    to_blocks,
+)
 from reverie.trainer import DEVICES, PRECISIONS, check_choice
 
 #: checkpoint meta keys that save_checkpoint writes itself (everything else is carried over).
@@ -201,13 +207,12 @@ def adapt(cfg: AdaptConfig) -> Path:
             extra=extra,
         )
 
-    # Step 1. K episodes under the shift, from the top of the collection seed range (999 - seed),
-    # never the source training data; all windows of history + rollout frames.
+    # Step 1. K episodes under the shift, from the top of the collection seed range (999 - seed,
+    # refused when the source data used that seed); all windows of history + rollout frames.
+    base = heldout_seed_base(meta, cfg.seed)
     torch.manual_seed(cfg.seed)
     sim = make_shifted(env, shift, size=model.image_size)
-    eps = collect_episodes(
-        sim, cfg.episodes, 999 - cfg.seed, env_class(env).max_episode_steps, cfg.policy
-    )
+    eps = collect_episodes(sim, cfg.episodes, base, env_class(env).max_episode_steps, cfg.policy)
     obs, actions = windows(eps, model.frameskip, model.history + cfg.rollout)
     record["windows"] = obs.shape[0]
     if cfg.progress:
@@ -281,7 +286,8 @@ def adaptation_curve(
     **eval_kwargs: Any,
 ) -> dict[str, Any]:
     """SR under ``cfg.shift`` after adapting with each K; checkpoints in OUT/k<K>, JSON at
-    OUT/adapt_curve.json. ``eval_kwargs`` go to ``EvalConfig`` (planner, samples, ...)."""
+    OUT/adapt_curve.json. ``eval_kwargs`` go to ``EvalConfig`` (planner,
+    planning=PlannerOptions(...), ...)."""
     from reverie.evaluate import EvalConfig, evaluate
 
     points = []
