@@ -48,7 +48,7 @@ class ExpertPolicy:
     def __call__(self, env: ReverieEnv, rng: np.random.Generator) -> np.ndarray:
         assert env.goal is not None
         if env.is_success(env.get_state(), env.goal):
-            env.set_goal(env._sample_goal(rng))
+            env.set_goal(env.sample_goal(rng))
         return np.asarray(env.expert_action(rng), np.float32)
 
 
