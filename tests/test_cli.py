@@ -108,7 +108,29 @@ def test_sysid_recovers_gain_from_the_command_line(tmp_path: Path) -> None:
     assert gain["true"] == 1.4 and gain["state"]["abs_error"] < 0.1
 
 
-@pytest.mark.parametrize("module", ["reverie", "reverie.cli", "reverie.physics.passive"])
+ENTRY_POINTS = [
+    "reverie",
+    "reverie.cli",
+    "reverie.physics.passive",
+    "reverie.train",
+    "reverie.models.decoder",
+    "reverie.physics.pixel_baseline",
+    "reverie.viewer.server",
+]
+
+
+def test_the_entry_point_list_is_complete() -> None:
+    """Every module with a ``__main__`` block is in ENTRY_POINTS (so each is tested below)."""
+    root = Path(__file__).parents[1] / "src"
+    found = {
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__main__")
+        for p in root.rglob("*.py")
+        if '__name__ == "__main__"' in p.read_text()
+    }
+    assert found <= set(ENTRY_POINTS), found - set(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_every_python_m_entry_point_speaks_the_same_grammar(module: str) -> None:
     # python -m reverie.physics.passive used to read sys.argv by hand (a usage string, exit 1).
     r = subprocess.run(

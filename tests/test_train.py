@@ -251,3 +251,20 @@ def test_two_process_ddp_training_keeps_ranks_in_sync(tworoom_data: Path, tmp_pa
             continue  # BatchNorm statistics are per rank (rank 0's are broadcast and saved)
         torch.testing.assert_close(ranks[0][name], ranks[1][name], msg=name)
         torch.testing.assert_close(ranks[0][name], value, msg=name)
+
+
+def test_readme_torchrun_command_trains_on_two_gloo_processes(
+    tworoom_data: Path, tmp_path: Path
+) -> None:
+    """The README's ``torchrun ... -m reverie.train`` line, with 2 CPU processes and tiny sizes."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "torchrun --standalone --nproc_per_node=8 -m reverie.train" in readme
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "reverie.train"]
+    cmd += ["--data", str(tworoom_data), "--out", str(tmp_path / "ddp"), "--preset", "tiny"]
+    cmd += ["--steps", "4", "--threads", "1", "--no-progress", "--no-tensorboard"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    _, meta = load_checkpoint(tmp_path / "ddp")
+    assert meta["step"] == 4 and meta["train"]["preset"] == "tiny"
