@@ -49,6 +49,7 @@ from reverie.trainer import (
     check_minutes,
     fit,
     learning_rate,
+    loop_from,
     runtime,
 )
 
@@ -235,23 +236,7 @@ class TrainConfig:
 
     def loop_config(self) -> LoopConfig:
         """How the trainer runs this (resolved) config."""
-        return LoopConfig(
-            steps=self.steps,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            weight_decay=self.weight_decay,
-            warmup=self.warmup,
-            grad_clip=self.grad_clip,
-            minutes=self.minutes,
-            seed=self.seed,
-            ckpt_every=self.ckpt_every,
-            log_every=self.log_every,
-            precision=self.precision,
-            device=self.device,
-            threads=self.threads,
-            progress=self.progress,
-            tensorboard=self.tensorboard,
-        )
+        return loop_from(self)
 
     def resume_key(self) -> dict[str, Any]:
         """The settings a resumed run must share (runtime choices such as threads may differ)."""

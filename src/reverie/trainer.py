@@ -144,6 +144,19 @@ class LoopConfig:
         check_choice("device", self.device, DEVICES)
 
 
+#: LoopConfig fields a command's config usually carries under the same names.
+COMMON_FIELDS = ("steps", "lr", "batch_size", "seed", "minutes", "precision", "device", "threads")
+COMMON_FIELDS += ("progress", "tensorboard", "warmup", "weight_decay", "grad_clip")
+COMMON_FIELDS += ("ckpt_every", "log_every")
+
+
+def loop_from(cfg: Any, **knobs: Any) -> LoopConfig:
+    """A LoopConfig from the fields of a command's config that share its names, plus ``knobs``
+    (the task's own choices: schedule, weight decay, progress label, ...)."""
+    common = {f: getattr(cfg, f) for f in COMMON_FIELDS if hasattr(cfg, f)}
+    return LoopConfig(**{**common, **knobs})
+
+
 def check_minutes(minutes: float | None) -> None:
     if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
         raise ValueError(f"--minutes must be finite and > 0, got {minutes}")

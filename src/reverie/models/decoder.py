@@ -349,24 +349,10 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
     val_source, val_episodes, steps, seconds, path.
     """
     from reverie.checkpoint import load_checkpoint
-    from reverie.trainer import LoopConfig, TensorBatches, TrainTask, fit, runtime
+    from reverie.trainer import TensorBatches, TrainTask, fit, loop_from, runtime
 
     t_start = time.perf_counter()
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        weight_decay=1e-4,
-        grad_clip=0.0,
-        seed=cfg.seed,
-        log_every=50,
-        precision=cfg.precision,
-        device=cfg.device,
-        threads=cfg.threads,
-        progress=cfg.progress,
-        tensorboard=False,
-        desc="decoder",
-    )
+    loop = loop_from(cfg, weight_decay=1e-4, grad_clip=0.0, tensorboard=False, desc="decoder")
     with runtime(loop) as rt:
         # Step 1. The world model, frozen for good: eval mode, no parameter wants a gradient.
         model, meta = load_checkpoint(cfg.checkpoint, rt.device)

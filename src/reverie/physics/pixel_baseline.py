@@ -259,21 +259,9 @@ class _NextFrameLoss(nn.Module):
 def train_pixel_baseline(cfg: PixelTrainConfig) -> Path:
     """Train the pixel predictor on ``cfg.data``; returns the run directory."""
     from reverie.data.dataset import SequenceDataset
-    from reverie.trainer import LoopConfig, TrainTask, fit, runtime
+    from reverie.trainer import TrainTask, fit, loop_from, runtime
 
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        weight_decay=1e-4,
-        seed=cfg.seed,
-        precision=cfg.precision,
-        device=cfg.device,
-        threads=cfg.threads,
-        progress=cfg.progress,
-        tensorboard=False,
-        desc="pixel baseline",
-    )
+    loop = loop_from(cfg, weight_decay=1e-4, tensorboard=False, desc="pixel baseline")
     with runtime(loop) as rt:
         # Step 1. Data: windows of k input frames + the next one.
         ds = SequenceDataset(cfg.data, cfg.history, 1, cfg.frameskip)

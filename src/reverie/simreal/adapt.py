@@ -166,7 +166,7 @@ def adapt(cfg: AdaptConfig) -> Path:
     from reverie.checkpoint import load_checkpoint, save_checkpoint
     from reverie.models.jepa import JEPALoss
     from reverie.models.sigreg import build_regularizer
-    from reverie.trainer import LoopConfig, TensorBatches, TrainTask, fit, runtime
+    from reverie.trainer import TensorBatches, TrainTask, fit, loop_from, runtime
 
     t0 = time.perf_counter()
     if has_checkpoint(cfg.out) and not (cfg.resume or cfg.overwrite):
@@ -220,20 +220,7 @@ def adapt(cfg: AdaptConfig) -> Path:
 
     # Step 2. What trains: the predictor alone (the frozen encoder, BatchNorm statistics
     # included, stays in eval mode) or everything with SIGReg at the trained λ.
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        weight_decay=1e-3,
-        schedule="constant",
-        seed=cfg.seed,
-        precision=cfg.precision,
-        device=cfg.device,
-        threads=cfg.threads,
-        progress=cfg.progress,
-        tensorboard=False,
-        desc="adapt",
-    )
+    loop = loop_from(cfg, weight_decay=1e-3, schedule="constant", tensorboard=False, desc="adapt")
     predictor_only = cfg.params == "predictor"
     regularizer = None if predictor_only else build_regularizer("sigreg", 256, cfg.seed)
     # A checkpoint that records no λ gets LeWM's 0.1 (only matters with params=all).
