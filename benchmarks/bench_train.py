@@ -119,6 +119,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--channels", type=int, nargs="+", default=None, help="encoder channels")
+    parser.add_argument(
+        "--variants", nargs="+", default=None, help="fp32 fp32+cl bf16+cl (default: all)"
+    )
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
@@ -128,7 +132,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    cfg = TrainConfig(data=".", out=".", preset=args.preset, batch_size=args.batch_size).resolved()
+    cfg = TrainConfig(
+        data=".", out=".", preset=args.preset, batch_size=args.batch_size, channels=args.channels
+    ).resolved()
     model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=args.image_size))
     n_enc = sum(p.numel() for p in model.encoder.parameters())
     n_pred = sum(p.numel() for p in model.predictor.parameters())
@@ -154,7 +160,11 @@ def main() -> None:
             ("fp32 + channels_last", False, True),
             ("bf16 + channels_last", True, True),
         ]
+    short = {"fp32": "fp32", "fp32 + channels_last": "fp32+cl", "bf16 + channels_last": "bf16+cl"}
+    short["bf16 autocast"] = "bf16"
     for name, bf16, cl in variants:
+        if args.variants and short[name] not in args.variants:
+            continue
         fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats)
         print(f"| training frames/s (median of {args.repeats}) | {name} | {fps:,.0f} |", flush=True)
     for name, bf16 in (("fp32", False), ("bf16", True)):

@@ -8,6 +8,7 @@ with torch_threads(1): ...                      # restores the previous count
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,12 @@ def bf16_native(device: torch.device) -> bool:
     except OSError:
         return False
     if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        return False
+    # oneDNN capped below its bf16 ISAs (how an AVX2-only machine is emulated on a newer one):
+    # bf16 would run in slow reference kernels there.
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    bf16_isas = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16")
+    if isa not in bf16_isas and not isa.startswith("AVX10") and "AMX" not in isa:
         return False
     try:  # smoke test: the kernels exist in this build
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -62,8 +69,6 @@ def machine() -> dict[str, object]:
                 flags = set(value.split())
     except OSError:
         pass
-    import os
-
     info: dict[str, object] = {
         "cpu": model,
         "cores": len(os.sched_getaffinity(0))
@@ -73,6 +78,7 @@ def machine() -> dict[str, object]:
         "bf16_native": bf16_native(torch.device("cpu")),
         "cpu_class": cpu_class(flags),
         "torch": torch.__version__,
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "threads": torch.get_num_threads(),
     }
     if torch.cuda.is_available():
@@ -100,4 +106,6 @@ def machine_line(info: dict[str, object] | None = None) -> str:
         f"(flags {flags}); bf16 {'native' if info['bf16_native'] else 'not native: fp32'}; "
         f"torch {info['torch']}"
     )
+    if info.get("onednn_max_isa"):
+        line += f"; oneDNN capped at {info['onednn_max_isa']} (ISA emulation)"
     return line + (f"; GPU {info['gpu']}" if "gpu" in info else "")

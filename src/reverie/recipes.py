@@ -7,6 +7,7 @@ Keys (all optional; a missing key means "the preset's value"):
   lam        SIGReg weight λ for ``reverie train`` when ``--lam`` is not given.
   episodes   episodes ``reverie demo`` collects.
   steps      training steps ``reverie demo`` runs (an upper bound when a time budget is set).
+  minutes    the demo's wall-clock training budget, so the main job ends on time on any CPU.
 
 Why Two-Room's λ is 0.003: SIGReg pushes every 1-D projection of the batch toward N(0, 1); a
 world whose visible state is a flat 2-D sheet satisfies that only by folding the sheet through
@@ -22,7 +23,7 @@ from typing import Any
 
 # fmt: off
 RECIPES: dict[str, dict[str, Any]] = {
-    "tworoom":  {"lam": 0.003, "episodes": 1000, "steps": 4000},
+    "tworoom":  {"lam": 0.003, "episodes": 1000, "steps": 4000, "minutes": 5.0},
     "pusht":    {"episodes": 2000, "steps": 20000},
     "reacher":  {"episodes": 1000, "steps": 8000},
     "tabletop": {"episodes": 1000, "steps": 8000},

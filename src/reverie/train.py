@@ -81,6 +81,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         encoder=dict(channels=(32, 64, 128, 256), kernel_size=3, activation="relu", embed_dim=64),
         predictor=dict(hidden=128, depth=3, cond_dim=64),
     ),
+    # The cpu preset with a quarter of the encoder's conv FLOPs and a fifth of the predictor's:
+    # for CPUs without native bf16 (AVX2 only), where fp32 training and CEM replans of the cpu
+    # preset run ~3x slower than with bf16 (BENCHMARKS.md, "CPU classes").
+    "lite": dict(
+        steps=5000, frameskip=5, batch_size=32, lr=1e-3, weight_decay=1e-3, warmup=200,
+        history=3, rollout=3, lam=0.1, sigreg_directions=256, ckpt_every=500, log_every=25,
+        val_windows=512,
+        encoder=dict(channels=(16, 32, 64, 128), kernel_size=3, activation="relu", embed_dim=64),
+        predictor=dict(hidden=64, depth=2, cond_dim=32),
+    ),
     # A ViT model, bigger batch and (with data collected at --size 128 or more) images, bf16.
     "gpu": dict(
         steps=30000, frameskip=5, batch_size=128, lr=5e-4, weight_decay=0.05, warmup=1000,
@@ -103,7 +113,8 @@ class TrainConfig:
     out: Path
     """Run directory: checkpoint, metrics.jsonl, TensorBoard logs (tb/)."""
     preset: str = "cpu"
-    """tiny (tests) | cpu (default) | gpu: fills every field left as None and the architecture."""
+    """tiny (tests) | cpu (default) | lite (fp32-only CPUs) | gpu: fills every field left as None
+    and the architecture."""
     steps: int | None = None
     """Optimizer steps in total (a resumed run continues up to this number)."""
     batch_size: int | None = None
@@ -121,6 +132,9 @@ class TrainConfig:
     term (planning's horizon is a different thing: ``--horizon`` of eval/plan)."""
     frameskip: int | None = None
     """Env steps between model frames (the model action concatenates frameskip raw actions)."""
+    channels: tuple[int, ...] | None = None
+    """Encoder CNN channels per stride-2 stage (None: the preset's, cpu 32 64 128 256). Channels
+    at high resolution dominate the FLOPs: the lever for fp32-only CPUs."""
     regularizer: str = "sigreg"
     """sigreg | vicreg | ema (EMA target encoder; lam is then unused)."""
     lam: float | None = None
@@ -163,6 +177,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+            if not self.channels or min(self.channels) < 1:
+                raise ValueError(f"--channels must be positive ints, got {list(self.channels)}")
         if self.preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.regularizer not in REGULARIZERS:
@@ -218,8 +236,11 @@ class TrainConfig:
     def model_config(self, action_dim: int, image_size: int) -> WorldModelConfig:
         """The preset's architecture for a dataset's action size and image size."""
         cfg, preset = self.resolved(), PRESETS[self.preset]
+        encoder = dict(preset["encoder"])
+        if cfg.channels is not None:
+            encoder["channels"] = tuple(cfg.channels)
         return WorldModelConfig(
-            encoder=EncoderConfig(image_size=image_size, **preset["encoder"]),
+            encoder=EncoderConfig(image_size=image_size, **encoder),
             predictor=PredictorConfig(
                 embed_dim=preset["encoder"]["embed_dim"],
                 action_dim=action_dim,

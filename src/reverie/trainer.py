@@ -485,9 +485,10 @@ def _restore(
     state, _ = load_train_state(out)
     # Runs written before the trainer recorded "resume" kept their whole config under "config".
     before = state.get("resume") or state.get("config") or {}
+    current = json.loads(json.dumps(task.resume_key))  # as saved: tuples become lists
     changed = {
         k: (before[k], v)
-        for k, v in task.resume_key.items()
+        for k, v in current.items()
         if k in before
         and before[k] != v
         and not (_number(before[k]) and _number(v) and float(before[k]) == float(v))
