@@ -64,11 +64,22 @@ def test_a_bf16_trained_checkpoint_plans_the_same_under_fp32(
     from reverie.train import TrainConfig, train
 
     cfg = TrainConfig(data=tworoom_data, out=tmp_path / "run", preset="tiny", steps=60)
-    run = train(cfg.__class__(**{**cfg.__dict__, "precision": "bf16", "progress": False,
-                                 "tensorboard": False, "threads": 1}))
+    run = train(
+        cfg.__class__(
+            **{
+                **cfg.__dict__,
+                "precision": "bf16",
+                "progress": False,
+                "tensorboard": False,
+                "threads": 1,
+            }
+        )
+    )
     model, meta = load_checkpoint(run)
     assert meta["train"]["precision"] == "bf16"
-    assert all(t.dtype == torch.float32 for t in model.state_dict().values() if t.is_floating_point())
+    assert all(
+        t.dtype == torch.float32 for t in model.state_dict().values() if t.is_floating_point()
+    )
     g = torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8, generator=g)
     with torch.no_grad():

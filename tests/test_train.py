@@ -60,6 +60,12 @@ def test_config_validation_and_presets(tmp_path: Path) -> None:
     assert TrainConfig(data=tmp_path, out=tmp_path).resolved("reacher").lam == 0.1
     assert TrainConfig(data=tmp_path, out=tmp_path).resolved().lam == 0.1
     assert TrainConfig(data=tmp_path, out=tmp_path, lam=0.05).resolved("tworoom").lam == 0.05
+    # The preset too: the env's recipe (Two-Room: lite), else cpu; an explicit --preset wins.
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("tworoom").preset == "lite"
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("reacher").preset == "cpu"
+    assert (
+        TrainConfig(data=tmp_path, out=tmp_path, preset="cpu").resolved("tworoom").preset == "cpu"
+    )
     cfg = TrainConfig(data=tmp_path, out=tmp_path, steps=7000).resolved()
     assert cfg.steps == 7000 and cfg.batch_size is not None and cfg.history == 3
     # Warmup then cosine decay to 10% of the peak.

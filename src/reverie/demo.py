@@ -1,6 +1,6 @@
 """``reverie demo``: the main job. Collect, train, plan, evaluate against baselines, report.
 
-    reverie demo                       # Two-Room: at most ~10 minutes on 2 cores of either CPU class
+    reverie demo                       # Two-Room: ~10 minutes or less on 2 cores of any CPU class
     reverie demo --quick               # about a minute (CI): tiny data, tiny model, 3 episodes
     reverie demo --env pusht --minutes 60      # a wall-clock training budget (steps: a bound)
 
@@ -31,10 +31,9 @@ class DemoConfig:
 
     env: str = "tworoom"
     """Environment to run on."""
-    preset: str = "auto"
-    """Model/training preset: auto (cpu where the CPU runs bf16 natively, else lite: the
-    fp32-only recipe, ~2x the training frames/s and ~3x faster CEM replans) | tiny | cpu | lite |
-    gpu."""
+    preset: str | None = None
+    """Model/training preset: tiny | cpu | lite | gpu (None: the env's recipe, Two-Room lite, else
+    cpu; a run already in OUT keeps the preset it was trained with)."""
     out: Path = Path("runs/demo")
     """Run directory (data in OUT/data, checkpoint and report in OUT)."""
     quick: bool = False
@@ -61,9 +60,8 @@ class DemoConfig:
         object.__setattr__(self, "out", Path(self.out))
         from reverie.train import PRESETS
 
-        if self.preset not in ("auto", *PRESETS):
-            names = ", ".join(("auto", *PRESETS))
-            raise ValueError(f"--preset must be one of {names}, got {self.preset!r}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         for name in ("episodes", "steps", "eval_episodes"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -72,7 +70,7 @@ class DemoConfig:
 
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    from reverie.checkpoint import read_meta
+    from reverie.checkpoint import has_checkpoint, read_meta
     from reverie.data.collect import CollectConfig, collect
     from reverie.evaluate import EvalConfig, evaluate
     from reverie.hardware import machine, machine_line
@@ -81,12 +79,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
     plan = recipe(cfg.env)
     preset = "tiny" if cfg.quick else cfg.preset
-    if preset == "auto":
-        import torch
-
-        from reverie.hardware import bf16_native
-
-        preset = "cpu" if bf16_native(torch.device("cpu")) else "lite"
+    if preset is None and has_checkpoint(cfg.out):  # resume what is there, as it was trained
+        preset = (read_meta(cfg.out).get("train") or {}).get("preset")
+    preset = preset or plan.get("preset", "cpu")
     episodes = cfg.episodes or (60 if cfg.quick else plan["episodes"])
     steps = cfg.steps or (150 if cfg.quick else plan["steps"])
     minutes = cfg.minutes if cfg.minutes is not None or cfg.quick else plan.get("minutes")

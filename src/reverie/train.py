@@ -112,9 +112,9 @@ class TrainConfig:
     """Dataset directory written by ``reverie collect``."""
     out: Path
     """Run directory: checkpoint, metrics.jsonl, TensorBoard logs (tb/)."""
-    preset: str = "cpu"
-    """tiny (tests) | cpu (default) | lite (fp32-only CPUs) | gpu: fills every field left as None
-    and the architecture."""
+    preset: str | None = None
+    """tiny (tests) | cpu | lite (a quarter of cpu's FLOPs) | gpu: fills every field left as None
+    and the architecture (None: the env's recipe names one, Two-Room lite, else cpu)."""
     steps: int | None = None
     """Optimizer steps in total (a resumed run continues up to this number)."""
     batch_size: int | None = None
@@ -181,7 +181,7 @@ class TrainConfig:
             object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
             if not self.channels or min(self.channels) < 1:
                 raise ValueError(f"--channels must be positive ints, got {list(self.channels)}")
-        if self.preset not in PRESETS:
+        if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.regularizer not in REGULARIZERS:
             raise ValueError(
@@ -227,15 +227,18 @@ class TrainConfig:
     def resolved(self, env: str | None = None) -> TrainConfig:
         """A copy with every None field filled from the preset (λ from ``env``'s recipe if it
         names one)."""
-        preset = PRESETS[self.preset]
-        fills = {k: preset[k] for k in PRESET_KEYS if getattr(self, k) is None}
+        name = self.preset or recipe(env).get("preset", "cpu")
+        preset = PRESETS[name]
+        fills: dict[str, Any] = {k: preset[k] for k in PRESET_KEYS if getattr(self, k) is None}
+        fills["preset"] = name
         if self.lam is None and "lam" in recipe(env):
             fills["lam"] = recipe(env)["lam"]
         return dataclasses.replace(self, **fills)
 
     def model_config(self, action_dim: int, image_size: int) -> WorldModelConfig:
         """The preset's architecture for a dataset's action size and image size."""
-        cfg, preset = self.resolved(), PRESETS[self.preset]
+        cfg = self.resolved()
+        preset = PRESETS[cfg.preset]
         encoder = dict(preset["encoder"])
         if cfg.channels is not None:
             encoder["channels"] = tuple(cfg.channels)
