@@ -18,7 +18,7 @@ wants the opposite (Reacher: effective rank 2.3 and 12% success at 0.003, 50% at
 others keep the preset's 0.1.
 
 Why Two-Room trains the ``lite`` preset: on the same 50 held-out pairs it plans as well as ``cpu``
-(80% [67, 89] vs 82% [69, 90]; every failure but one is a pair the oracle fails too) from a
+(80% [67, 89] vs 82% [69, 90]: the cpu model's failures are among lite's) from a
 quarter of the encoder's conv FLOPs and a fifth of the predictor's, so it trains ~2x faster and
 replans ~3x faster in fp32: the demo ends on time on CPUs without bf16 (BENCHMARKS.md).
 """
