@@ -255,8 +255,9 @@ def test_a_crash_at_any_point_of_a_save_leaves_a_loadable_checkpoint(
 
 
 def test_every_crash_point_was_reached(run: tuple[Path, WorldModel], monkeypatch) -> None:
-    """The parametrization above covers the save: it performs 5 renames (.previous, train
-    state, model, config.json) and one removal, so crash points 0..5 each hit a real step."""
+    """The parametrization above covers the save: 4 renames (.previous, train state, model,
+    config.json) and the removals of .previous around them, so crash points 0..4 each stop a
+    real step and 5 lets the save finish."""
     import os
 
     path, _ = run

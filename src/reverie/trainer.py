@@ -266,8 +266,6 @@ class FitResult:
     metrics: dict[str, float]
     seconds: float
     """Wall time of the loop, this run and every run it resumes together."""
-    stopped_by: str
-    """steps | minutes | done (already finished when called)."""
 
 
 # ------------------------------------------------------------------------------------- the loop
@@ -316,7 +314,7 @@ def fit(
             )
     budget = None if loop.minutes is None else 60.0 * loop.minutes
     if start >= loop.steps or (budget is not None and elapsed >= budget):
-        return FitResult(out, start, metrics, elapsed, "done")
+        return FitResult(out, start, metrics, elapsed)
     loss = (
         nn.parallel.DistributedDataParallel(
             task.loss, device_ids=[rt.device] if rt.device.type == "cuda" else None
@@ -341,7 +339,7 @@ def fit(
     B = loop.batch_size
     t_start, t_log, frames = time.perf_counter(), time.perf_counter(), 0
     last: dict[str, float] = {}
-    stopped_by, step = "steps", start
+    step = start
     try:
         for step in range(start + 1, loop.steps + 1):
             # Step 3. Batch: global indices from the shared generator, this rank's slice.
@@ -400,7 +398,6 @@ def fit(
                 if rt.world > 1:
                     dist.barrier()
             if out_of_time:
-                stopped_by = "minutes"
                 if rt.rank == 0:
                     tqdm.write(
                         f"{loop.desc}: the {loop.minutes:g}-minute budget is spent: stopped at "
@@ -412,7 +409,7 @@ def fit(
         if logger is not None:
             logger.close()
     task.module.eval()
-    return FitResult(out, step, metrics, elapsed + time.perf_counter() - t_start, stopped_by)
+    return FitResult(out, step, metrics, elapsed + time.perf_counter() - t_start)
 
 
 def _agree(flag: bool, world: int) -> bool:
@@ -486,13 +483,7 @@ def _restore(
     # Runs written before the trainer recorded "resume" kept their whole config under "config".
     before = state.get("resume") or state.get("config") or {}
     current = json.loads(json.dumps(task.resume_key))  # as saved: tuples become lists
-    changed = {
-        k: (before[k], v)
-        for k, v in current.items()
-        if k in before
-        and before[k] != v
-        and not (_number(before[k]) and _number(v) and float(before[k]) == float(v))
-    }
+    changed = {k: (before[k], v) for k, v in current.items() if k in before and before[k] != v}
     if changed:
         items = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
         raise ReverieError(
@@ -511,10 +502,6 @@ def _restore(
     if task.load_state is not None:
         task.load_state(extra)
     return int(state["step"]), float(state.get("seconds") or 0.0), dict(meta.get("metrics") or {})
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 class _Logger:
