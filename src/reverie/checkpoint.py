@@ -56,6 +56,7 @@ MODULES: dict[str, str] = {
     KIND: "reverie.models.world_model:WorldModel",
     "reverie-decoder": "reverie.models.decoder:Decoder",
     "reverie-pixel-baseline": "reverie.physics.pixel_baseline:PixelPredictor",
+    "reverie-policy": "reverie.policies.model:GoalPolicy",
 }
 
 #: format_version v -> function turning a v config.json dict into a v+1 one (run in sequence).
@@ -260,6 +261,7 @@ KIND_NAMES = {
     KIND: "world-model",
     "reverie-decoder": "decoder",
     "reverie-pixel-baseline": "pixel-baseline",
+    "reverie-policy": "policy",
 }
 
 

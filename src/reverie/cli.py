@@ -165,6 +165,35 @@ def cmd_physics(argv: list[str]) -> None:
     print(json.dumps({k: result.get(k) for k in keys}, indent=2))
 
 
+def cmd_policy(argv: list[str]) -> None:
+    actions = ("train",)
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: reverie policy {{{'|'.join(actions)}}} [options]   (ACTION --help for each)")
+        return
+    if not argv or argv[0] not in actions:
+        OneLineParser(prog="reverie policy").error(
+            f"expected an action: reverie policy {{{'|'.join(actions)}}} [options]"
+        )
+    from reverie.policies.train import PolicyTrainConfig, train_policy
+
+    cfg = parse_config(PolicyTrainConfig, argv[1:], "reverie policy train")
+    print(json.dumps(train_policy(cfg), indent=2))
+
+
+def cmd_export(argv: list[str]) -> None:
+    from reverie.export import ExportConfig, export
+
+    cfg = parse_config(ExportConfig, argv, "reverie export")
+    info = export(cfg)
+    for name, digest in info["files"].items():
+        err = info["max_abs_error"].get(name)
+        check = f"max |onnxruntime - torch| {err:.1e}" if err is not None else "not checked"
+        print(f"{name:<15} {check}   sha256 {digest[:12]}")
+    for name, why in info["skipped"].items():
+        print(f"{name:<15} skipped: {why}")
+    print(f"export: {info['out']}/export.json")
+
+
 def cmd_shift(argv: list[str]) -> None:
     from reverie.simreal.shifts import ShiftConfig, run_shift
 
@@ -254,6 +283,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "play": (cmd_play, "web app: drive the world, watch the model imagine it (127.0.0.1)"),
     "eval": (cmd_eval, "closed-loop planning success on held-out start/goal pairs"),
     "plan": (cmd_plan, "plan one episode toward a goal (pair, seed or image): GIF, actions, costs"),
+    "policy": (cmd_policy, "goal-conditioned policies on a frozen world model: `policy train`"),
+    "export": (cmd_export, "ONNX graphs of a run (encoder, predictor, rollout, decoder, policy)"),
     "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|train-pixel|eval`"),
     "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),

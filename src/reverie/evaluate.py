@@ -36,7 +36,8 @@ from reverie.planning.objective import REDUCTIONS
 from reverie.planning.options import PlannerOptions
 from reverie.stats import wilson
 
-EVAL_PLANNERS = ("cem", "mppi", "gradient", "random", "oracle")
+EVAL_PLANNERS = ("cem", "mppi", "gradient", "policy", "policy+cem", "random", "oracle")
+POLICY_PLANNERS = ("policy", "policy+cem")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,14 @@ class EvalConfig:
     episodes: int = 50
     """Held-out start/goal pairs."""
     planner: str = "cem"
-    """cem | mppi | gradient (world model), random | oracle (baselines)."""
+    """cem | mppi | gradient (search the world model), policy (a trained policy acts, no search)
+    | policy+cem (the policy's imagined rollout seeds a short CEM), random | oracle (baselines)."""
+    policy: Path | None = None
+    """Policy run for --planner policy / policy+cem (default: CHECKPOINT/policy)."""
+    seeded_iterations: int = 3
+    """policy+cem: CEM refits after the policy's seed (plain CEM uses --iterations)."""
+    seeded_std: float = 0.1
+    """policy+cem: starting spread of CEM around the policy's rollout."""
     seed: int = 0
     """Selects the held-out pair range and seeds the planner, in [0, MAX_EVAL_SEED]."""
     out: Path | None = None
@@ -98,7 +106,9 @@ class EvalConfig:
             raise ValueError("--env is required without --checkpoint")
         if self.env is not None:
             object.__setattr__(self, "env", resolve(self.env))
-        for name in ("checkpoint", "out"):
+        if self.policy is not None and self.planner not in POLICY_PLANNERS:
+            raise ValueError(f"--policy needs --planner {' or '.join(POLICY_PLANNERS)}")
+        for name in ("checkpoint", "out", "policy"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         check_eval_seed(self.seed)
@@ -112,10 +122,13 @@ class EvalConfig:
             "oracle_samples",
             "oracle_iterations",
             "threads",
+            "seeded_iterations",
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if not self.seeded_std > 0:
+            raise ValueError(f"--seeded-std must be > 0, got {self.seeded_std}")
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:
@@ -229,6 +242,22 @@ def build_planner(
     if cfg.planner == "random":  # the random baseline never looks at a cost
         planner = RandomPlanner(p.horizon, action_dim, low, high, seed=cfg.seed)
         return planner, _blind_objective
+    if cfg.planner in POLICY_PLANNERS:
+        from reverie.policies import PolicyPlanner, PolicySeededCEM
+
+        policy = load_eval_policy(cfg, model)
+        if cfg.planner == "policy":
+            planner = PolicyPlanner(policy, model, p.horizon)
+        else:
+            seeded = CEMConfig(
+                samples=p.samples,
+                iterations=cfg.seeded_iterations,
+                elites=p.elites,
+                warm_std=cfg.seeded_std,
+                **common,
+            )
+            planner = PolicySeededCEM(policy, model, seeded)
+        return planner, LatentGoalFactory(model, reduce=cfg.cost)
     if cfg.planner == "cem":
         cem = CEMConfig(samples=p.samples, iterations=p.iterations, elites=p.elites, **common)
         planner: Any = CEM(cem, action_dim)
@@ -239,6 +268,17 @@ def build_planner(
         planner = GradientPlanner(gradient, action_dim)
     differentiable = cfg.planner == "gradient"
     return planner, LatentGoalFactory(model, reduce=cfg.cost, differentiable=differentiable)
+
+
+def load_eval_policy(cfg: EvalConfig, model: Any) -> Any:
+    """The policy ``cfg`` names (default CHECKPOINT/policy), checked against the checkpoint."""
+    from reverie.checkpoint import read_meta
+    from reverie.policies import load_policy
+
+    assert cfg.checkpoint is not None
+    path = cfg.policy or Path(cfg.checkpoint) / "policy"
+    device = next(model.parameters()).device
+    return load_policy(path, read_meta(cfg.checkpoint), device)[0]
 
 
 def planning_autocast(model: Any, precision: str) -> tuple[bool, Any]:
@@ -300,6 +340,16 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if model is not None and planner.action_dim != model.action_dim:
         raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
 
+    policy_view = None  # policy planners: the policy and its latent success radius
+    if cfg.planner in POLICY_PLANNERS:
+        from reverie.checkpoint import read_meta
+
+        radius = read_meta(cfg.policy or Path(cfg.checkpoint) / "policy", "reverie-policy").get(
+            "success_radius", float("nan")
+        )
+        policy_view = (planner.policy, float(radius))
+    imagined = 0
+
     # Step 4. closed-loop episodes.
     use_bf16, autocast = planning_autocast(model, cfg.precision)
     out = cfg.out or (
@@ -314,6 +364,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     for i, pair in enumerate(bar):
         env.reset(seed=pair["seed"], options={"state": pair["start"], "goal": pair["goal"]})
         goal_frame = env.render_state(pair["goal"])
+        start_frame = env.render() if policy_view is not None else None
         if hasattr(planner, "reseed"):
             planner.reseed(cfg.seed * 100_003 + i)
         mpc = MPCConfig(
@@ -326,12 +377,23 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             result = run_episode(env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame)
         successes += result.success
         plan_ms += result.plan_ms
+        dream: dict[str, Any] = {}
+        if policy_view is not None:
+            from reverie.policies import imagined_episode
+
+            with torch.inference_mode(), autocast:
+                blocks = -(-cfg.budget // frameskip)
+                dream = imagined_episode(
+                    policy_view[0], model, [start_frame], goal_frame, blocks, policy_view[1]
+                )
+            imagined += dream["imagined_success"]
         start_distance = float(env.goal_distance(pair["start"], pair["goal"]))
         record = {
             "episode": i,
             "seed": pair["seed"],
             "start_distance": round(start_distance, 4),
             **result.to_json(),
+            **dream,
         }
         if result.frames is not None:
             video_dir.mkdir(parents=True, exist_ok=True)
@@ -368,6 +430,14 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
         "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],
+        **(
+            {
+                "imagined_success_rate": round(100.0 * imagined / n, 2),
+                "imagination_gap": round(100.0 * (imagined - successes) / n, 2),
+            }
+            if policy_view is not None
+            else {}
+        ),
         "wall_seconds": round(time.perf_counter() - t_start, 2),
         "records": records,
     }

@@ -41,7 +41,7 @@ from reverie.hardware import torch_threads
 from reverie.io import ReverieError, atomic_path, atomic_write_json
 from reverie.planning.options import PlannerOptions
 
-PLAN_PLANNERS = ("cem", "mppi", "gradient")
+PLAN_PLANNERS = ("cem", "mppi", "gradient", "policy", "policy+cem")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ class PlanConfig:
     goal_image: Path | None = None
     """PNG goal image (RGB, the model's image size); success is then unknown (null)."""
     planner: str = "cem"
-    """cem | mppi | gradient."""
+    """cem | mppi | gradient | policy | policy+cem (as in ``reverie eval``)."""
+    policy: Path | None = None
+    """Policy run for --planner policy / policy+cem (default: CHECKPOINT/policy)."""
     budget: int = 50
     """Env steps in the episode."""
     planning: PlannerOptions = PlannerOptions()
@@ -92,7 +94,7 @@ class PlanConfig:
             raise ValueError(f"--pair must be >= 0, got {self.pair}")
         if self.start_seed is not None and not 0 <= self.start_seed < 2**32:
             raise ValueError(f"--start-seed must be in [0, 2^32), got {self.start_seed}")
-        for name in ("checkpoint", "goal_image", "out"):
+        for name in ("checkpoint", "goal_image", "out", "policy"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         self.eval_config()  # the shared planner settings are validated there
@@ -102,6 +104,7 @@ class PlanConfig:
         return EvalConfig(
             checkpoint=self.checkpoint,
             planner=self.planner,
+            policy=self.policy,
             seed=self.seed,
             budget=self.budget,
             planning=self.planning,

@@ -28,10 +28,16 @@ class PlayModel:
     decoder_info: dict[str, Any]  # decoder.json
     env_name: str  # the env sessions play in
     checkpoint: Path
+    policy: Any = None  # GoalPolicy for the "policy" planner (None: CEM only)
 
 
-def load_play_model(checkpoint: str | Path, env: str | None = None) -> PlayModel:
-    """Load and check a checkpoint, its decoder and the env to play in (one-line errors)."""
+def load_play_model(
+    checkpoint: str | Path, env: str | None = None, policy: str | Path | None = None
+) -> PlayModel:
+    """Load and check a checkpoint, its decoder and the env to play in (one-line errors).
+
+    ``policy``: a policy run for the page's "policy" planner; None takes CHECKPOINT/policy when
+    it holds one trained for these weights (a stale one is skipped with a warning)."""
     from reverie.checkpoint import load_checkpoint
     from reverie.envs import env_class, resolve
     from reverie.models.decoder import load_decoder
@@ -67,4 +73,24 @@ def load_play_model(checkpoint: str | Path, env: str | None = None) -> PlayModel
     keymap = cls.keymap
     if keymap is None or any(len(v) != raw_dim for v in keymap.values()):
         raise ReverieError(f"env {name} has no keyboard mapping for play")
-    return PlayModel(model, decoder, meta, decoder_info, name, checkpoint)
+    return PlayModel(
+        model, decoder, meta, decoder_info, name, checkpoint, _policy(checkpoint, meta, policy)
+    )
+
+
+def _policy(checkpoint: Path, meta: dict[str, Any], path: str | Path | None) -> Any:
+    import logging
+
+    from reverie.checkpoint import checkpoint_kind
+    from reverie.policies import load_policy
+
+    if path is not None:
+        return load_policy(path, meta)[0]
+    default = checkpoint / "policy"
+    if checkpoint_kind(default) != "reverie-policy":
+        return None
+    try:
+        return load_policy(default, meta)[0]
+    except ReverieError as e:
+        logging.getLogger("reverie.viewer").warning("policy planner off: %s", e)
+        return None

@@ -52,6 +52,8 @@ class PlayConfig:
     """Run directory with the world-model checkpoint and its decoder (``reverie train-decoder``)."""
     env: str | None = None
     """Environment to play in; None: the one the checkpoint was trained on."""
+    policy: Path | None = None
+    """Policy run for the page's "policy" planner (None: CHECKPOINT/policy when it has one)."""
     host: str = "127.0.0.1"
     """Interface to bind. The default is reachable from this machine only; 0.0.0.0 exposes it."""
     port: int = 8000
@@ -77,6 +79,8 @@ class PlayConfig:
         if self.checkpoint is None:
             raise ValueError("--checkpoint RUN is required")
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        if self.policy is not None:
+            object.__setattr__(self, "policy", Path(self.policy))
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port must be in [1, 65535], got {self.port}")
         if not self.host:
@@ -145,9 +149,10 @@ def create_app(
     session_config: SessionConfig | None = None,
     max_sessions: int = 8,
     plan_fps: float = 15.0,
+    policy: str | Path | None = None,
 ) -> FastAPI:
     """The play app for ``checkpoint`` (loads the model now; ``ReverieError`` if it cannot)."""
-    shared = load_play_model(checkpoint, env)
+    shared = load_play_model(checkpoint, env, policy)
     session_config = session_config or SessionConfig()
     static = static_dir()
     index_html = (static / "index.html").read_text()
@@ -238,7 +243,9 @@ def serve(cfg: PlayConfig) -> None:
     import uvicorn
 
     torch.set_num_threads(cfg.threads)
-    app = create_app(cfg.checkpoint, cfg.env, cfg.session_config(), cfg.max_sessions, cfg.plan_fps)
+    app = create_app(
+        cfg.checkpoint, cfg.env, cfg.session_config(), cfg.max_sessions, cfg.plan_fps, cfg.policy
+    )
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     print(
         f"reverie play: open http://{host}:{cfg.port}  (env {app.state.shared.env_name}; "

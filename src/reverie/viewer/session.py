@@ -15,8 +15,9 @@ Messages in (JSON objects with a "type"):
   mode     {"mode": "live" | "dream"}: dream switches the simulator off; the model rolls on alone
   resync   the dream restarts from the last real embeddings
   perturb  {"kind": "teleport" | "gravity" | "delete", "x"?: 0..1, "y"?: 0..1}, then one step
-  plan     {"goal": {"x": 0..1, "y": 0..1}} or {"goal_image": "random"}: CEM in latent space,
-           the imagined trajectory (decoded), then its execution in the simulator, streamed
+  plan     {"goal": {"x": 0..1, "y": 0..1}} or {"goal_image": "random"}, "planner"?: "cem" |
+           "policy": CEM in latent space or the trained policy (no search), the imagined
+           trajectory (decoded), then its execution in the simulator, streamed
   reset    {"seed"?: int}
   ping     {"t"?: any} → {"type": "pong", "t": ...}
 Replies: ``hello``, ``frame`` (images, surprise, true state, server_ms), ``plan``, ``plan_done``,
@@ -131,6 +132,7 @@ class PlaySession:
             "plan_horizon": self.config.planning.horizon,
             "keys": list(self.keymap),
             "perturbations": list(self.env.perturbations()),
+            "planners": ["cem", "policy"] if self.shared.policy is not None else ["cem"],
             "modes": list(MODES),
             "decoder_psnr": metrics.get("psnr_val"),
             "max_message_bytes": self.config.max_message_bytes,
@@ -229,12 +231,19 @@ class PlaySession:
         )
 
         cfg, model, env = self.config, self.model, self.env
+        which = msg.get("planner", "cem")
+        if which not in ("cem", "policy"):
+            raise ValueError(f'"planner" must be "cem" or "policy", got {which!r}')
+        if which == "policy" and self.shared.policy is None:
+            raise ValueError(
+                "no policy loaded: train one with `reverie policy train --checkpoint RUN`"
+            )
         goal_state = self._goal_from(msg)
         goal_frame = env.render_state(goal_state)
         self.mode = "live"
         z_goal = self._encode(goal_frame)  # (1, D)
         opts = cfg.planning
-        planner = CEM(
+        planner: Any = CEM(
             CEMConfig(
                 samples=opts.samples,
                 iterations=opts.iterations,
@@ -244,6 +253,10 @@ class PlaySession:
             ),
             model.action_dim,
         )
+        if which == "policy":  # no search: the policy acts, its imagined rollout is drawn
+            from reverie.policies import PolicyPlanner
+
+            planner = PolicyPlanner(self.shared.policy, model, opts.horizon, imagine=True)
         mpc = MPCConfig(
             budget=cfg.plan_max_steps * model.frameskip,  # env steps
             frameskip=model.frameskip,
@@ -271,6 +284,7 @@ class PlaySession:
                     "replan": replans,
                     "imagined": [encode_image(f) for f in self.decoder.decode_uint8(imagined[0])],
                     "plan_ms": event.plan_ms,
+                    "planner": which,
                     "cost": event.cost,
                     **(goal_images if replans == 1 else {}),
                 }

@@ -112,6 +112,7 @@ function onMessage(ev) {
   }
   if (msg.type === "hello") {
     S.hello = msg; S.size = msg.image_size; S.predN = msg.pred_horizon;
+    $("plannerRow").hidden = !(msg.planners || []).includes("policy");
     sizeCanvases();
     status(`${msg.env} · checkpoint step ${msg.checkpoint_step}` +
       (msg.decoder_psnr != null ? ` · decoder ${msg.decoder_psnr.toFixed(1)} dB` : ""));
@@ -121,7 +122,8 @@ function onMessage(ev) {
     S.plans++;
     if (msg.goal) drawRGB($("goal"), msg.goal);
     (msg.imagined || []).forEach((p, i) => drawRGB($("imagined"), p, i));
-    $("planInfo").textContent = `replan ${msg.replan}: ${msg.plan_ms.toFixed(0)} ms`;
+    $("planInfo").textContent =
+      `${msg.planner || "cem"} replan ${msg.replan}: ${msg.plan_ms.toFixed(1)} ms`;
   } else if (msg.type === "plan_done") {
     $("planInfo").textContent =
       `${msg.success ? "reached the goal" : "stopped"} after ${msg.steps} steps ` +
@@ -201,13 +203,13 @@ $("resync").addEventListener("click", () => send({ type: "resync" }));
 $("reset").addEventListener("click", () => send({ type: "reset" }));
 $("running").addEventListener("change", (e) => { S.running = e.target.checked; });
 $("randomGoal").addEventListener("click", () => {
-  if (send({ type: "plan", goal_image: "random" })) S.planning = true;
+  if (send({ type: "plan", goal_image: "random", planner: $("planner").value })) S.planning = true;
 });
 $("real").addEventListener("click", (e) => {
   const r = e.target.getBoundingClientRect();
   const x = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
   const y = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height));
-  if (send({ type: "plan", goal: { x, y } })) S.planning = true;
+  if (send({ type: "plan", goal: { x, y }, planner: $("planner").value })) S.planning = true;
 });
 
 connect();
