@@ -176,3 +176,20 @@ def test_policy_cli_errors_are_one_line(tiny_world: Path, tmp_path: Path, capsys
     assert main([*argv, str(tmp_path / "none"), "--episodes", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "is not a policy run" in err and err.count("\n") == 1
+
+
+def test_plan_command_runs_the_policy(tiny_world: Path, tmp_path: Path) -> None:
+    from reverie.plan import PlanConfig, plan
+
+    train_policy(tiny_policy(tiny_world, tmp_path / "policy", steps=5))
+    cfg = PlanConfig(
+        checkpoint=tiny_world,
+        planner="policy",
+        policy=tmp_path / "policy",
+        budget=4,
+        out=tmp_path / "plan",
+    )
+    result = plan(cfg)
+    assert result["planner"] == "policy" and result["steps"] <= 4
+    saved = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert len(saved["actions"]) == result["steps"]

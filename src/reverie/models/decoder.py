@@ -285,35 +285,6 @@ def mean_frame_psnr(train_obs: torch.Tensor, val_obs: torch.Tensor) -> float:
     return float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())
 
 
-def _resolve_data(cfg: DecoderTrainConfig, meta: dict[str, Any]) -> Path:
-    if cfg.data is not None:
-        path = cfg.data
-    else:
-        recorded = (meta.get("data") or {}).get("path")
-        if not recorded:
-            raise ReverieError(
-                f"checkpoint {cfg.checkpoint} records no dataset path: pass --data DIR"
-            )
-        path = Path(recorded)
-    if not path.is_dir():
-        raise ReverieError(f"dataset for the decoder not found: {path} (pass --data DIR)")
-    return path
-
-
-def _split(data: Path, meta: dict[str, Any]) -> tuple[list[int], list[int] | None, str]:
-    """(train episode ids, held-out ids or None for a frame split, where the split came from)."""
-    from reverie.data.format import load_manifest
-
-    ids = sorted(e for shard in load_manifest(data)["shards"] for e in shard["episodes"])
-    val = [e for e in (meta.get("data") or {}).get("val_episodes") or [] if e in set(ids)]
-    if val and len(val) < len(ids):
-        return [e for e in ids if e not in set(val)], val, "episodes the world model held out"
-    if len(ids) >= 2:
-        n_val = max(1, round(0.1 * len(ids)))
-        return ids[:-n_val], ids[-n_val:], "last 10% of episodes"
-    return ids, None, "last 10% of frames of the only episode"
-
-
 def _load_frames(data: Path, episodes: list[int], verify: bool = True) -> torch.Tensor:
     from reverie.data.dataset import SequenceDataset
 
@@ -349,6 +320,7 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
     val_source, val_episodes, steps, seconds, path.
     """
     from reverie.checkpoint import load_checkpoint
+    from reverie.data.splits import run_dataset, run_split
     from reverie.trainer import TensorBatches, TrainTask, fit, loop_from, runtime
 
     t_start = time.perf_counter()
@@ -359,8 +331,8 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
         model.requires_grad_(False).eval()
 
         # Step 2. Frames of the checkpoint's dataset, split into train / held-out.
-        data = _resolve_data(cfg, meta)
-        train_ids, val_ids, source = _split(data, meta)
+        data = run_dataset(cfg.checkpoint, cfg.data, meta)
+        train_ids, val_ids, source = run_split(data, meta)
         train_obs = _load_frames(data, train_ids)  # (F, 3, Hi, Wi) uint8
         if val_ids is None:
             n_val = max(1, len(train_obs) // 10)
