@@ -23,7 +23,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_quick_demo_writes_valid_json_and_report(demo: tuple[Path, dict]) -> None:
     out, summary = demo
-    assert set(summary["results"]) == {"cem", "random", "oracle"}
+    assert set(summary["results"]) == {"cem", "policy", "random", "oracle"}
     for planner, r in summary["results"].items():
         saved = json.loads((out / f"eval_{planner}.json").read_text())
         assert saved["episodes"] == r["episodes"] == 3
@@ -36,6 +36,17 @@ def test_quick_demo_writes_valid_json_and_report(demo: tuple[Path, dict]) -> Non
     assert "Closed-loop planning" in html and "<img" in html
     table = format_summary(summary)
     assert "world model + CEM" in table and "oracle" in table and "wall time" in table
+    assert "policy (no search)" in table and summary["stage_seconds"]["policy"] > 0
+
+
+def test_a_policy_for_other_weights_is_not_resumed(demo: tuple[Path, dict]) -> None:
+    from reverie.checkpoint import read_meta
+    from reverie.demo import _check_policy
+
+    out, _ = demo
+    _check_policy(out / "policy", read_meta(out))  # the demo's own policy: fine
+    with pytest.raises(ReverieError, match="policy for other world-model weights"):
+        _check_policy(out / "policy", {"files": {"model.safetensors": "0" * 64}})
 
 
 def test_checkpoint_of_another_env_is_refused(demo: tuple[Path, dict]) -> None:

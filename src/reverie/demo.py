@@ -1,13 +1,14 @@
-"""``reverie demo``: the main job. Collect, train, plan, evaluate against baselines, report.
+"""``reverie demo``: the main job. Collect, train, plan, act, evaluate against baselines, report.
 
     reverie demo                       # Two-Room: ~10 minutes or less on 2 cores of any CPU class
     reverie demo --quick               # about a minute (CI): tiny data, tiny model, 3 episodes
     reverie demo --env pusht --minutes 60      # a wall-clock training budget (steps: a bound)
 
-Prints a summary table (success with Wilson interval for the world model, random and oracle
-baselines, planning ms, wall time per stage, the machine it ran on and the training steps it got)
-and writes ``OUT/report.html`` and ``OUT/demo.json``. Episodes, steps and the training budget
-come from the env's recipe (``reverie.recipes``) unless given.
+Prints a summary table (success with Wilson interval for the world model planning with CEM, a
+policy trained on the frozen model acting with no search (``reverie policy train``), random and
+oracle baselines, planning ms, wall time per stage, the machine it ran on and the training steps
+it got) and writes ``OUT/report.html`` and ``OUT/demo.json``. Episodes, steps and the training
+budget come from the env's recipe (``reverie.recipes``) unless given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reverie.envs import resolve
-from reverie.io import atomic_write_json
+from reverie.io import ReverieError, atomic_write_json
 from reverie.recipes import recipe
 from reverie.trainer import check_minutes
 
@@ -74,6 +75,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     from reverie.data.collect import CollectConfig, collect
     from reverie.evaluate import EvalConfig, evaluate
     from reverie.hardware import machine, machine_line
+    from reverie.policies.train import PolicyTrainConfig, train_policy
     from reverie.report import build_report
     from reverie.train import TrainConfig, train
 
@@ -119,9 +121,25 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     )
     times["train"] = time.perf_counter() - t0
 
-    # Step 3. closed-loop planning with the model, then the baselines in the same harness.
+    # Step 3. a goal-conditioned policy on the frozen model (hindsight inverse dynamics).
+    t0 = time.perf_counter()
+    policy_run = cfg.out / "policy"
+    _check_policy(policy_run, read_meta(run))
+    train_policy(
+        PolicyTrainConfig(
+            checkpoint=run,
+            out=policy_run,
+            steps=50 if cfg.quick else PolicyTrainConfig.steps,
+            seed=cfg.seed,
+            resume=has_checkpoint(policy_run),
+            progress=progress,
+        )
+    )
+    times["policy"] = time.perf_counter() - t0
+
+    # Step 4. closed-loop planning and acting with the model, then the baselines, one harness.
     results = {}
-    for planner in ("cem", "random", "oracle"):
+    for planner in ("cem", "policy", "random", "oracle"):
         t0 = time.perf_counter()
         ecfg = EvalConfig(
             checkpoint=run,
@@ -130,12 +148,12 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
             planner=planner,
             seed=cfg.seed,
             out=cfg.out / f"eval_{planner}.json",
-            videos=4 if planner == "cem" else 2,
+            videos=4 if planner in ("cem", "policy") else 2,
         )
         results[planner] = evaluate(ecfg, progress=progress)
         times[f"eval {planner}"] = time.perf_counter() - t0
 
-    # Step 4. the report.
+    # Step 5. the report.
     t0 = time.perf_counter()
     summary = {
         "env": cfg.env,
@@ -166,6 +184,22 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
+def _check_policy(policy_run: Path, meta: dict[str, Any]) -> None:
+    """A policy left in OUT by an earlier demo must be for the model now there (it resumes)."""
+    from reverie.checkpoint import checkpoint_kind, read_meta
+
+    if not policy_run.exists():
+        return
+    if checkpoint_kind(policy_run) != "reverie-policy":
+        raise ReverieError(f"{policy_run} exists and is not a policy run: move it or pick --out")
+    want = (meta.get("files") or {}).get("model.safetensors")
+    if read_meta(policy_run, "reverie-policy").get("world_model_sha256") != want:
+        raise ReverieError(
+            f"{policy_run} holds a policy for other world-model weights: remove it (or pick "
+            f"another --out) to train one for this model"
+        )
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     from reverie.hardware import machine_line
 
@@ -179,7 +213,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{'planner':<22}{'success':>9}  {'95% CI':<16}{'plan ms (med/p90)':>20}",
         "-" * 67,
     ]
-    labels = {"cem": "world model + CEM", "random": "random actions", "oracle": "oracle (true sim)"}
+    labels = {
+        "cem": "world model + CEM",
+        "policy": "policy (no search)",
+        "random": "random actions",
+        "oracle": "oracle (true sim)",
+    }
     for key, r in summary["results"].items():
         ci = f"[{r['ci95'][0]:.0f}, {r['ci95'][1]:.0f}]"
         ms = (
