@@ -301,3 +301,25 @@ def load_spec(path: str | Path) -> tuple[SceneSpec, list[str]]:
     """Read a spec file: (spec clamped to the family's ranges, warnings for clamped values)."""
     spec = spec_from_dict(read_json(path, what="scene spec"), where=f"scene spec {path}")
     return clamp(spec)
+
+
+def describe(spec: SceneSpec) -> list[str]:
+    """A few human lines: one per object, then the table, gravity, light and camera."""
+    lines = []
+    for i, o in enumerate(spec.objects):
+        where = f"at ({o.pose[0]:+.3f}, {o.pose[1]:+.3f}) m" if o.pose else "not placed"
+        rel = ""
+        if o.relation is not None:
+            target = spec.objects[o.relation.target].label
+            rel = f", {o.relation.kind.replace('_', ' ')} the {target} ({o.relation.target})"
+        lines.append(
+            f"{i}: {o.label:<16} size {o.size:.3f} m  mass {o.mass:.3g} kg  friction "
+            f"{o.friction:.3g}  bounciness {o.restitution:.2g}  {where}{rel}"
+        )
+    c = spec.camera
+    lines.append(
+        f"table friction {spec.table_friction:.3g}; gravity {spec.gravity:.3g} m/s²; light "
+        f"{spec.light.diffuse:.2g}, ambient {spec.light.ambient:.2g}; camera offset "
+        f"({c.dx:+.2f}, {c.dy:+.2f}, {c.dz:+.2f}) m"
+    )
+    return lines

@@ -207,7 +207,7 @@ GRAMMAR = rf"""
 start: _SEP* item (_SEP* item)* _SEP*
 ?item: group | table | world | orphan
 group: quant? (ADJ | COLOUR)* KIND (_COP? relation)?
-orphan: quant? (ADJ | COLOUR)+
+orphan.-5: quant? (ADJ | COLOUR)+ | quant
 table: ON? DET? TADJ* TABLE
 world: GADJ GRAVITY | IN? DET? LADJ LIGHTN | IN DET? DARK
 relation: REL target
@@ -377,8 +377,10 @@ def parse_prompt(prompt: str, seed: int = 0) -> ParseResult:
     for item in tree.children:
         if item.data == "group":
             groups.append(_read_group(item))
-        elif item.data == "orphan":
-            ignored.append(" ".join(str(t) for t in item.scan_values(lambda _: True)))
+        elif item.data == "orphan":  # a description whose noun was not understood
+            said = [str(t) for t in item.scan_values(lambda _: True)]
+            if len(said) > 1 or said[0] not in COUNT_WORDS:  # a bare "a": its noun is reported
+                ignored.append(" ".join(said))
         elif item.data == "table":
             for t in item.children:
                 if t.type == "TADJ":
