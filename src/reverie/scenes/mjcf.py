@@ -68,7 +68,7 @@ def damping_ratio(restitution: float) -> float:
 
 def _size_attr(o: ObjectSpec) -> str:
     s = f"{o.size:g}"
-    return f"{s} {s} {s}" if o.kind == "cube" else s
+    return {"cube": f"{s} {s} {s}", "cylinder": f"{s} {s}"}.get(o.kind, s)
 
 
 def _object_xml(name: str, o: ObjectSpec, z: float) -> str:
