@@ -162,6 +162,14 @@ def export_mjcf(spec: SceneSpec, size: int = 64) -> str:
     editor = mujoco.MjSpec.from_string(scene_xml(spec, size))
     editor.modelname = "reverie_tabletop_scene"
     editor.delete(editor.body("occluder"))
+    # What the env sets at run time (its factors at their defaults) is baked in: the pusher's
+    # speed gain and the table top's colour.
+    from reverie.envs.tabletop import PUSHER_SPEED, TabletopEnv
+
+    for act in editor.actuators:
+        act.gainprm[0] *= PUSHER_SPEED
+    brightness = TabletopEnv.visual_factors["table_brightness"].default
+    editor.geom("table_top").rgba = [*(np.array([1.0, 0.73, 0.5]) * brightness), 1.0]
     for geom in editor.geoms:
         if geom.type not in (
             mujoco.mjtGeom.mjGEOM_BOX,
