@@ -317,7 +317,10 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
     "sysid": (cmd_sysid, "estimate a shift's physical parameters from a few of its episodes"),
     "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
-    "world": (cmd_world, "scene specs: `world save PROMPT --out F`, `world show F`, `world export`"),
+    "world": (
+        cmd_world,
+        "scene specs: `world save PROMPT --out F`, `world show F`, `world export`",
+    ),
     "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }
 

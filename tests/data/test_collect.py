@@ -151,8 +151,13 @@ def test_collect_random_scenes_records_each_spec(tmp_path) -> None:
     from reverie.scenes.spec import spec_from_dict
 
     cfg = CollectConfig(
-        env="tabletop", episodes=3, out=tmp_path / "d", episode_steps=4, scenes="random",
-        shard_episodes=3, policy="random",
+        env="tabletop",
+        episodes=3,
+        out=tmp_path / "d",
+        episode_steps=4,
+        scenes="random",
+        shard_episodes=3,
+        policy="random",
     )
     collect(cfg, progress=False)
     manifest = _json.loads((tmp_path / "d" / "manifest.json").read_text())

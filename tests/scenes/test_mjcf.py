@@ -72,7 +72,9 @@ def test_mjcf_round_trip() -> None:
     model = mujoco.MjModel.from_xml_string(export_mjcf(spec))
     data = mujoco.MjData(model)
     names = [model.body(i).name for i in range(model.nbody)]
-    assert names == [n for n in (env.model.body(i).name for i in range(env.model.nbody)) if n != "occluder"]
+    assert names == [
+        n for n in (env.model.body(i).name for i in range(env.model.nbody)) if n != "occluder"
+    ]
     for name in env.object_names:
         np.testing.assert_allclose(model.body(name).mass, env.model.body(name).mass)
         np.testing.assert_allclose(model.geom(name).friction, env.model.geom(name).friction)
@@ -98,3 +100,26 @@ def test_export_primitive_geoms_only() -> None:
     allowed |= {mujoco.mjtGeom.mjGEOM_CYLINDER, mujoco.mjtGeom.mjGEOM_PLANE}
     assert {mujoco.mjtGeom(t) for t in model.geom_type} <= allowed
     assert model.nmesh == 0
+
+
+def test_planar_worlds_export_approximate_mjcf(tmp_path) -> None:
+    import pytest
+
+    from reverie.cli import main
+    from reverie.io import ReverieError
+    from reverie.scenes.planar import export_planar
+
+    for world, bodies in (("pusht", {"agent", "T"}), ("tworoom", {"agent"})):
+        xml = export_planar(world)
+        assert "APPROXIMATE" in xml
+        model = mujoco.MjModel.from_xml_string(xml)
+        assert {model.body(i).name for i in range(1, model.nbody)} == bodies
+        joints = {mujoco.mjtJoint(t) for t in model.jnt_type}
+        assert mujoco.mjtJoint.mjJNT_FREE not in joints  # planar: slides (and a hinge)
+        data = mujoco.MjData(model)
+        data.ctrl[:] = [1.0, 0.0]
+        mujoco.mj_step(model, data, nstep=20)
+        assert data.qvel[0] > 0  # the pusher follows its command
+    assert main(["world", "export", "pusht", "--out", str(tmp_path / "p.xml")]) == 0
+    with pytest.raises(ReverieError, match="no planar export"):
+        export_planar("reacher")

@@ -95,7 +95,10 @@ def test_world_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "red cube" in capsys.readouterr().out
     assert main(["world", "load", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == SPEC_VERSION
-    assert main(["world", "export", str(out), "--format", "mjcf", "--out", str(tmp_path / "s.xml")]) == 0
+    assert (
+        main(["world", "export", str(out), "--format", "mjcf", "--out", str(tmp_path / "s.xml")])
+        == 0
+    )
     assert (tmp_path / "s.xml").read_text().count("<body") >= 3
     assert main(["world", "save", "five cubes", "--out", str(tmp_path / "x.json")]) == 1
     err = capsys.readouterr().err

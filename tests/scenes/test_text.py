@@ -27,8 +27,15 @@ GREEN_CYL = obj("cylinder", "green")
 GOLDEN: list[tuple[str, list[tuple], float, float, tuple[str, ...], dict]] = [
     (
         "a heavy red cube and two bouncy blue balls on an icy table",
-        [obj("cube", "red", mass=0.75), obj("ball", "blue", bounce=0.8), obj("ball", "blue", bounce=0.8)],
-        0.05, 9.81, (), {},
+        [
+            obj("cube", "red", mass=0.75),
+            obj("ball", "blue", bounce=0.8),
+            obj("ball", "blue", bounce=0.8),
+        ],
+        0.05,
+        9.81,
+        (),
+        {},
     ),
     ("a red cube", [RED_CUBE], 0.5, 9.81, (), {}),
     ("a cube", [RED_CUBE], 0.5, 9.81, (), {}),
@@ -44,7 +51,14 @@ GOLDEN: list[tuple[str, list[tuple], float, float, tuple[str, ...], dict]] = [
     ("a tiny red ball", [obj("ball", "red", size=0.027, mass=0.054)], 0.5, 9.81, (), {}),
     ("a small cube", [obj("cube", "red", size=0.03375, mass=0.10547)], 0.5, 9.81, (), {}),
     ("a big blue cube", [obj("cube", "blue", size=0.0585, mass=0.54925)], 0.5, 9.81, (), {}),
-    ("a large heavy cylinder", [obj("cylinder", "green", size=0.0585, mass=1.64775)], 0.5, 9.81, (), {}),
+    (
+        "a large heavy cylinder",
+        [obj("cylinder", "green", size=0.0585, mass=1.64775)],
+        0.5,
+        9.81,
+        (),
+        {},
+    ),
     ("a light ball", [obj("ball", "blue", mass=0.075)], 0.5, 9.81, (), {}),
     ("a rubber ball", [obj("ball", "blue", friction=1.0, bounce=0.7)], 0.5, 9.81, (), {}),
     ("a metal cube", [obj("cube", "red", mass=1.0, friction=0.35)], 0.5, 9.81, (), {}),
@@ -53,7 +67,14 @@ GOLDEN: list[tuple[str, list[tuple], float, float, tuple[str, ...], dict]] = [
     ("a foam ball", [obj("ball", "blue", mass=0.05, friction=0.8)], 0.5, 9.81, (), {}),
     ("an icy cube", [obj("cube", "red", friction=0.05)], 0.5, 9.81, (), {}),
     ("a sticky ball", [obj("ball", "blue", friction=1.4)], 0.5, 9.81, (), {}),
-    ("a crimson sphere and a navy drum", [obj("ball", "red"), obj("cylinder", "blue")], 0.5, 9.81, (), {}),
+    (
+        "a crimson sphere and a navy drum",
+        [obj("ball", "red"), obj("cylinder", "blue")],
+        0.5,
+        9.81,
+        (),
+        {},
+    ),
     ("a cube on a wooden table", [RED_CUBE], 0.5, 9.81, (), {}),
     ("a ball on a rough table", [BLUE_BALL], 1.0, 9.81, (), {}),
     ("a ball on a glass table", [BLUE_BALL], 0.15, 9.81, (), {}),
@@ -62,12 +83,33 @@ GOLDEN: list[tuple[str, list[tuple], float, float, tuple[str, ...], dict]] = [
     ("a red cube left of a blue ball", [RED_CUBE, BLUE_BALL], 0.5, 9.81, (), {0: ("left_of", 1)}),
     ("a cube to the right of a ball", [RED_CUBE, BLUE_BALL], 0.5, 9.81, (), {0: ("right_of", 1)}),
     ("a ball behind a cube", [BLUE_BALL, RED_CUBE], 0.5, 9.81, (), {0: ("behind", 1)}),
-    ("a ball in front of a cylinder", [BLUE_BALL, GREEN_CYL], 0.5, 9.81, (), {0: ("in_front_of", 1)}),
+    (
+        "a ball in front of a cylinder",
+        [BLUE_BALL, GREEN_CYL],
+        0.5,
+        9.81,
+        (),
+        {0: ("in_front_of", 1)},
+    ),
     ("a ball on a cube", [BLUE_BALL, RED_CUBE], 0.5, 9.81, (), {0: ("on", 1)}),
     ("a cube near a ball", [RED_CUBE, BLUE_BALL], 0.5, 9.81, (), {0: ("near", 1)}),
     ("a cube and a ball next to it", [RED_CUBE, BLUE_BALL], 0.5, 9.81, (), {1: ("near", 0)}),
-    ("a cube and a ball, the cube is behind the ball", [RED_CUBE, BLUE_BALL], 0.5, 9.81, (), {0: ("behind", 1)}),
-    ("two balls beside a cylinder", [BLUE_BALL, BLUE_BALL, GREEN_CYL], 0.5, 9.81, (), {0: ("near", 2), 1: ("near", 2)}),
+    (
+        "a cube and a ball, the cube is behind the ball",
+        [RED_CUBE, BLUE_BALL],
+        0.5,
+        9.81,
+        (),
+        {0: ("behind", 1)},
+    ),
+    (
+        "two balls beside a cylinder",
+        [BLUE_BALL, BLUE_BALL, GREEN_CYL],
+        0.5,
+        9.81,
+        (),
+        {0: ("near", 2), 1: ("near", 2)},
+    ),
     # unknown words: reported, never mapped
     ("a red dragon and a ball", [BLUE_BALL], 0.5, 9.81, ("dragon", "a red"), {}),
     ("a green dragon and a cube", [RED_CUBE], 0.5, 9.81, ("dragon", "a green"), {}),
@@ -77,7 +119,14 @@ GOLDEN: list[tuple[str, list[tuple], float, float, tuple[str, ...], dict]] = [
     ("please put a cube on the table", [RED_CUBE], 0.5, 9.81, ("please",), {}),
     ("a ball on a marble table", [BLUE_BALL], 0.5, 9.81, ("marble",), {}),
     ("a cube and a teapot on an icy table", [RED_CUBE], 0.05, 9.81, ("teapot",), {}),
-    ("a huge bouncy ball and a robot", [obj("ball", "blue", size=0.07, mass=1.22825, bounce=0.8)], 0.5, 9.81, ("robot",), {}),
+    (
+        "a huge bouncy ball and a robot",
+        [obj("ball", "blue", size=0.07, mass=1.22825, bounce=0.8)],
+        0.5,
+        9.81,
+        ("robot",),
+        {},
+    ),
     ("a ball under martian low gravity", [BLUE_BALL], 0.5, 4.9, ("martian",), {}),
     ("three fluffy cubes", [RED_CUBE] * 3, 0.5, 9.81, ("fluffy",), {}),
     ("a cube, a lamp, and a ball", [RED_CUBE, BLUE_BALL], 0.5, 9.81, ("lamp",), {}),
@@ -96,7 +145,9 @@ def test_golden(prompt, objects, table, gravity, ignored, relations) -> None:
     assert r.spec.table_friction == table
     assert r.spec.gravity == gravity
     assert r.ignored == ignored
-    got_rel = {i: (o.relation.kind, o.relation.target) for i, o in enumerate(r.spec.objects) if o.relation}
+    got_rel = {
+        i: (o.relation.kind, o.relation.target) for i, o in enumerate(r.spec.objects) if o.relation
+    }
     assert got_rel == relations
     assert check_layout(r.spec) == []  # placed, apart, relations hold
 

@@ -33,15 +33,25 @@ def tabletop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("play-tabletop")
     data = collect(
         CollectConfig(
-            env="tabletop", episodes=6, out=root / "data", episode_steps=30, shard_episodes=6,
+            env="tabletop",
+            episodes=6,
+            out=root / "data",
+            episode_steps=30,
+            shard_episodes=6,
             policy="random",
         ),
         progress=False,
     )
     run = train(
         TrainConfig(
-            data=data, out=root / "run", preset="tiny", steps=10, tensorboard=False,
-            progress=False, threads=1, val_windows=16,
+            data=data,
+            out=root / "run",
+            preset="tiny",
+            steps=10,
+            tensorboard=False,
+            progress=False,
+            threads=1,
+            val_windows=16,
         )
     )
     train_decoder(DecoderTrainConfig(checkpoint=run, steps=10, progress=False, threads=1))
@@ -120,7 +130,9 @@ def test_browser_types_a_prompt_and_sees_the_new_world(tabletop_run: Path) -> No
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"http://127.0.0.1:{port}")
-            page.wait_for_function("window.reverie && window.reverie.liveFrames > 2", timeout=15_000)
+            page.wait_for_function(
+                "window.reverie && window.reverie.liveFrames > 2", timeout=15_000
+            )
             assert page.is_visible("#worldGroup") and "red cube" in page.inner_text("#worldSpec")
             assert not page.is_visible("#rangeBadge")
             before = page.evaluate("document.getElementById('real').toDataURL()")

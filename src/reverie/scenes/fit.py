@@ -138,7 +138,7 @@ def _appearances(fitter: _Fitter) -> tuple[np.ndarray, np.ndarray]:
     fitter.set_pusher(np.array([0.48, 0.48]))
     background = fitter.render()
     looks = []
-    for name, rgb in COLOURS.items():
+    for name in COLOURS:
         fitter.place((0, "cube"), ObjectSpec("cube", name, pose=(0.0, 0.0)))
         img = fitter.render()
         changed = np.abs(img - background).sum(-1) > 0.05

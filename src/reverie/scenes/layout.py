@@ -72,7 +72,9 @@ def base_height(spec: SceneSpec, i: int) -> float:
 
 def _check_consistent(spec: SceneSpec) -> None:
     """One-line errors for relation sets that are contradictory on their face."""
-    rel = {(i, o.relation.target): o.relation.kind for i, o in enumerate(spec.objects) if o.relation}
+    rel = {
+        (i, o.relation.target): o.relation.kind for i, o in enumerate(spec.objects) if o.relation
+    }
     for (a, b), kind in rel.items():
         back = rel.get((b, a))
         if back is not None and back != OPPOSITE.get(kind, kind if kind == "near" else None):

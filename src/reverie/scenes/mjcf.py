@@ -178,7 +178,7 @@ def export_mjcf(spec: SceneSpec, size: int = 64) -> str:
             mujoco.mjtGeom.mjGEOM_PLANE,
         ):
             raise ReverieError(f"geom {geom.name!r} is not a primitive; cannot export")
-    said = (spec.prompt or 'from a spec file').replace('--', '- -')
+    said = (spec.prompt or "from a spec file").replace("--", "- -")
     comment = f"<!-- Reverie scene (spec version 1): {said} -->\n"
     return comment + editor.to_xml()
 

@@ -185,9 +185,7 @@ class SceneSpec:
                 if not 0 <= t < len(objects):
                     raise ReverieError(f"object {i} ({o.label}) relates to no object {t}")
                 if t == i:
-                    raise ReverieError(
-                        f"object {i} ({o.label}) cannot be {o.relation.kind} itself"
-                    )
+                    raise ReverieError(f"object {i} ({o.label}) cannot be {o.relation.kind} itself")
 
     @property
     def placed(self) -> bool:

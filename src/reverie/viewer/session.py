@@ -23,8 +23,8 @@ Messages in (JSON objects with a "type"):
            words, clamping warnings) then a frame of the new world
   ping     {"t"?: any} → {"type": "pong", "t": ...}
 Replies: ``hello``, ``frame`` (images, surprise, true state, server_ms), ``plan``, ``plan_done``,
-``world``, ``pong``, ``error``. The last reply to each message carries ``"final": true`` (the page keeps one
-request in flight). The wire format (parsing, images, JSON safety) is in ``protocol.py``.
+``world``, ``pong``, ``error``. The last reply to each message carries ``"final": true`` (the page
+keeps one request in flight). The wire format (parsing, images, JSON safety) is in ``protocol.py``.
 
 Surprise is the latent prediction error of the step just taken: the mean over D of
 (predict(last k real embeddings, action) − encode(new real frame))². Perturbations change the world
