@@ -168,3 +168,27 @@ def test_collect_random_scenes_records_each_spec(tmp_path) -> None:
         seeds = [int(f[k].attrs["seed"]) for k in sorted(f)]
     assert len({_json.dumps(s, sort_keys=True) for s in specs}) == 3  # a new world per episode
     assert spec_from_dict(specs[1]) == episode_scene(cfg, seeds[1])  # reproducible from the seed
+
+
+def test_collect_scene_file_records_the_spec(tmp_path) -> None:
+    """`--scenes FILE`: every episode in that world; the manifest holds its spec."""
+    import json as _json
+
+    from reverie.scenes.spec import save_spec, spec_from_dict
+    from reverie.scenes.text import parse_prompt
+
+    spec = parse_prompt("a heavy red cube left of a bouncy blue ball").spec
+    save_spec(spec, tmp_path / "s.json")
+    cfg = CollectConfig(
+        env="tabletop",
+        episodes=2,
+        out=tmp_path / "d",
+        episode_steps=3,
+        scenes=str(tmp_path / "s.json"),
+        policy="random",
+    )
+    collect(cfg, progress=False)
+    manifest = _json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert spec_from_dict(manifest["scenes"]["spec"]) == spec
+    with pytest.raises(ValueError, match="--env tabletop"):
+        CollectConfig(env="tworoom", scenes="random")

@@ -123,3 +123,18 @@ def test_planar_worlds_export_approximate_mjcf(tmp_path) -> None:
     assert main(["world", "export", "pusht", "--out", str(tmp_path / "p.xml")]) == 0
     with pytest.raises(ReverieError, match="no planar export"):
         export_planar("reacher")
+
+
+def test_default_scene_xml_byte_identical() -> None:
+    """Scenes must not change the default world: its MJCF is the one before scenes existed
+    (sha256 of main's ``_build_xml`` output at size 64). A deliberate change of the default
+    scene updates these hashes, and the data it invalidates."""
+    import hashlib
+
+    expected = {
+        2: "09d68ae74d6991997273ec3d6c783254d76fe1c17da03732bdd7bdd9b7c4a4eb",
+        3: "211c73562b4792500844a3178d943e95e3367bc910f0f9b203578eda4389f699",
+    }
+    for n, digest in expected.items():
+        xml = make("tabletop", n_objects=n)._build_xml()
+        assert hashlib.sha256(xml.encode()).hexdigest() == digest

@@ -199,3 +199,10 @@ def test_same_prompt_same_world_seed_changes_layout() -> None:
     a, b = parse_prompt("two cubes and a ball"), parse_prompt("two cubes and a ball")
     assert a.spec == b.spec
     assert parse_prompt("two cubes and a ball", seed=1).spec != a.spec
+
+
+def test_long_prompts_refused_not_slow() -> None:
+    with pytest.raises(ReverieError, match="at most 32"):
+        parse_prompt("big " * 40 + "cube")
+    # unknown words are dropped before parsing, so they never cost parse time
+    assert parse_prompt("blah " * 200 + "a cube").ignored == ("blah",) * 200

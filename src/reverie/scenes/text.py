@@ -193,6 +193,8 @@ RELATION_WORDS: dict[str, str] = {
 SEPARATORS = ("and", "with", "plus", ",", "there is", "there are", "under", "put", "place")
 FILLER = (*SEPARATORS, "the", "of", "in", "is", "are", "sits", "stands")
 PRONOUNS = ("it", "them", "itself", "themselves")
+#: Most known words (and commas) one prompt may have (4 objects need far fewer).
+MAX_WORDS = 32
 #: A colour when a prompt gives none, per kind (so a bare "a ball" is still a definite world).
 DEFAULT_COLOUR = {"cube": "red", "ball": "blue", "cylinder": "green"}
 
@@ -320,9 +322,8 @@ def _read_group(tree: Tree) -> _Group:
     return _Group(count, words, kind, definite, relation)
 
 
-def _object(group: _Group, table_friction: float) -> ObjectSpec:
+def _object(group: _Group) -> ObjectSpec:
     """An object of ``group``'s kind with its words applied in order (unclamped)."""
-    del table_friction  # objects carry their own surface; the contact mixes the two
     colours = [COLOUR_WORDS[w] for w in group.words if w in COLOUR_WORDS]
     if len(set(colours)) > 1:
         raise ReverieError(
@@ -358,7 +359,12 @@ def parse_prompt(prompt: str, seed: int = 0) -> ParseResult:
     ``MAX_OBJECTS`` objects, or contradictory relations or colours."""
     words = _words(prompt)
     ignored = [w for w in words if w != "," and w not in KNOWN_WORDS and not w.isdigit()]
-    kept = " ".join(w for w in words if w == "," or w in KNOWN_WORDS or w.isdigit())
+    kept_words = [w for w in words if w == "," or w in KNOWN_WORDS or w.isdigit()]
+    if len(kept_words) > MAX_WORDS:  # Earley's cost grows fast with long ambiguous runs
+        raise ReverieError(
+            f"the prompt has {len(kept_words)} known words; at most {MAX_WORDS} are read"
+        )
+    kept = " ".join(kept_words)
     if not kept.strip(" ,"):
         raise ReverieError(
             f"the prompt names no object (kinds: cube, ball, cylinder); ignored: {ignored}"
@@ -408,7 +414,7 @@ def parse_prompt(prompt: str, seed: int = 0) -> ParseResult:
         if group.count < 1:
             raise ReverieError(f"a scene needs at least one {group.kind}, got {group.count}")
         group.indices = list(range(len(objects), len(objects) + group.count))
-        objects.extend(_object(group, table_friction) for _ in range(group.count))
+        objects.extend(_object(group) for _ in range(group.count))
         order.append(group)
 
     for g in groups:
