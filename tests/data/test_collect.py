@@ -168,6 +168,11 @@ def test_collect_random_scenes_records_each_spec(tmp_path) -> None:
         seeds = [int(f[k].attrs["seed"]) for k in sorted(f)]
     assert len({_json.dumps(s, sort_keys=True) for s in specs}) == 3  # a new world per episode
     assert spec_from_dict(specs[1]) == episode_scene(cfg, seeds[1])  # reproducible from the seed
+    with h5py.File(tmp_path / "d" / "shard_00000.h5") as f:
+        first_states = [f[k]["states"][0] for k in sorted(f)]
+    for spec, state in zip(specs, first_states):  # each episode was simulated in its own world
+        poses = [o["pose"] for o in spec["objects"]]
+        np.testing.assert_allclose([state[2:4], state[9:11]], poses, atol=1e-9)
 
 
 def test_collect_scene_file_records_the_spec(tmp_path) -> None:

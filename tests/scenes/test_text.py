@@ -5,6 +5,7 @@ PYTHONPATH=src .venv/bin/python -m pytest tests/scenes/test_text.py -q
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from reverie.io import ReverieError
@@ -206,3 +207,13 @@ def test_long_prompts_refused_not_slow() -> None:
         parse_prompt("big " * 40 + "cube")
     # unknown words are dropped before parsing, so they never cost parse time
     assert parse_prompt("blah " * 200 + "a cube").ignored == ("blah",) * 200
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_placements_never_overlap(seed: int) -> None:
+    """Checked apart from the solver's own test: centre distances exceed the two reaches."""
+    import itertools
+
+    spec = parse_prompt("two big cubes, a large cylinder and a huge ball", seed=seed).spec
+    for a, b in itertools.combinations(spec.objects, 2):
+        assert np.hypot(a.pose[0] - b.pose[0], a.pose[1] - b.pose[1]) > a.radius + b.radius

@@ -27,6 +27,16 @@ Editing the scene (the physics suite builds impossible clips this way):
   collisions) on the table at ``xy``; ``set_occluder(None)`` removes it. It is a mocap body, so it
   is not part of the state vector; ``reset()`` removes it. The physics suite slides it across
   objects to hide them (object permanence); with no screen placed, frames are as without it.
+Scenes: ``make("tabletop", scene=spec)`` (a ``reverie.scenes.SceneSpec``: 1–4 cubes, balls or
+cylinders with sizes, masses, frictions, bounciness and colours; the table's friction, gravity,
+light and camera) builds the world from the spec instead; ``reverie.scenes.mjcf`` writes its MJCF
+and the env knows nothing of the spec's fields. Objects are then named ``obj0 … obj{K-1}``, start
+at the spec's poses (only the pusher's start is drawn), keep the spec's colours (the ``*_hue``
+factors colour only the default objects) and the state layout above holds with ``K =
+len(spec.objects)`` objects: ``4 + 13·K`` floats. ``set_scene(spec)`` rebuilds the env in another
+world (the layout may change). Factors still apply, as multipliers and offsets from the spec's
+values. Without a scene the default world is exactly as it was (same MJCF, byte for byte).
+
 - Gravity is the ``gravity`` factor, a signed multiple of 9.81 m/s² downward: ``set_factors(
   {"gravity": -1.0})`` mid-episode flips it (objects fall up). Randomisation (``randomize=physics``)
   only draws it from [0.5, 1.5]; negative values come only from explicit requests.
