@@ -1,6 +1,7 @@
 """Worlds from a prompt: prompt → first frame time, and image → spec recovery on held-out scenes.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_scenes.py [--frames 50] [--repeats 3]
+        [--checkpoint RUN]     # a Tabletop run with a decoder: also time it in the browser
 
 Prompt → first frame: parse a prompt (lark grammar + placement), build the MuJoCo tabletop from
 the spec, reset and render its 64×64 frame; median over prompts and repeats, warm (the grammar
@@ -10,7 +11,10 @@ Image → spec: ``--frames`` held-out scenes (``random_scene`` with seeds from 2
 of random kind, distinct colours, sizes, yaws; standard light and camera), each rendered at
 reset; ``fit_image`` recovers them. A frame counts when the recovered colours are exactly the true
 set and every object's position is within 2 cm (target: ≥ 90% of frames). Kind accuracy is per
-object. Prints a markdown table; the machine line comes first.
+object. With ``--checkpoint``, the page of ``reverie play`` (Debian Chromium via Playwright) is
+timed from pressing Build on a typed prompt to the first frame of the new world drawn (median
+over prompts and repeats; the model's encode and decode of that frame included). Prints a
+markdown table; the machine line comes first.
 """
 
 from __future__ import annotations
@@ -84,10 +88,58 @@ def fit_frames(n: int) -> dict[str, float]:
     }
 
 
+def browser_prompt_to_frame(checkpoint: str, repeats: int) -> list[float]:
+    """Seconds from Build to the new world's first frame on the page, per prompt and repeat."""
+    import socket
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from reverie.viewer.server import create_app
+
+    app = create_app(checkpoint)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    times = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
+            )
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            page.wait_for_function("window.reverie && window.reverie.liveFrames > 2")
+            page.uncheck("#running")  # the page idles: only the rebuild is timed
+            for _ in range(repeats):
+                for prompt in PROMPTS:
+                    n = page.evaluate("window.reverie.worlds")
+                    frames = page.evaluate("window.reverie.frames")
+                    page.fill("#prompt", prompt)
+                    t0 = time.perf_counter()
+                    page.click("#build")
+                    page.wait_for_function(
+                        f"window.reverie.worlds > {n} && window.reverie.frames > {frames}"
+                    )
+                    times.append(time.perf_counter() - t0)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    return times
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=50, help="held-out frames to fit")
     p.add_argument("--repeats", type=int, default=3, help="repeats of the prompt timings")
+    p.add_argument("--checkpoint", default=None, help="Tabletop run (with decoder): browser time")
     args = p.parse_args()
     from reverie.hardware import machine_line
     from reverie.stats import wilson
@@ -105,6 +157,15 @@ def main() -> None:
         f"| prompt → first frame (parse + build + reset + render, 64 px), median of "
         f"{len(times)} | {1000 * statistics.median(times):.0f} ms (max {1000 * max(times):.0f}) |"
     )
+    if args.checkpoint:
+        import torch
+
+        torch.set_num_threads(1)
+        b = browser_prompt_to_frame(args.checkpoint, args.repeats)
+        print(
+            f"| prompt → first frame in the browser (Build → new world drawn), median of "
+            f"{len(b)} | {1000 * statistics.median(b):.0f} ms (max {1000 * max(b):.0f}) |"
+        )
     r = fit_frames(args.frames)
     lo, hi = wilson(int(r["good"]), int(r["frames"]))
     print(

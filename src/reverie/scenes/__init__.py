@@ -8,6 +8,10 @@
 Only this package knows scene details; the tabletop env asks it for its MJCF (``mjcf.py``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from reverie.scenes.spec import (
     COLOURS,
     KINDS,
@@ -44,8 +48,13 @@ __all__ = [
 ]
 
 
-def parse_prompt(prompt: str, seed: int = 0):  # noqa: ANN201 (lazy: lark loads on first use)
-    """Text → ``ParseResult`` (see ``reverie.scenes.text.parse_prompt``)."""
+if TYPE_CHECKING:
+    from reverie.scenes.text import ParseResult
+
+
+def parse_prompt(prompt: str, seed: int = 0) -> ParseResult:
+    """Text → ``ParseResult`` (see ``reverie.scenes.text.parse_prompt``; imported on first use,
+    so ``import reverie.scenes`` does not build the grammar)."""
     from reverie.scenes.text import parse_prompt as _parse
 
     return _parse(prompt, seed=seed)

@@ -75,6 +75,10 @@ class Relation:
     target: int
     """Index of the object it is placed relative to (another object of the same spec)."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.target, bool) or not isinstance(self.target, int):
+            raise ReverieError(f"relation target must be an object index, got {self.target!r}")
+
 
 @dataclass(frozen=True)
 class ObjectSpec:
