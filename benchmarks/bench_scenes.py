@@ -15,8 +15,7 @@ exactly the true set and every object's position is within 2 cm (target: ≥ 90%
 accuracy is per object. With ``--checkpoint``, the page of ``reverie play`` (Debian Chromium via
 Playwright) is timed from pressing Build on a typed prompt to the first frame of the new world
 drawn (median over prompts and repeats; the model's encode and decode of that frame included).
-Prints a
-markdown table; the machine line comes first.
+Prints a markdown table; the machine line comes first.
 """
 
 from __future__ import annotations
