@@ -27,19 +27,20 @@ Editing the scene (the physics suite builds impossible clips this way):
   collisions) on the table at ``xy``; ``set_occluder(None)`` removes it. It is a mocap body, so it
   is not part of the state vector; ``reset()`` removes it. The physics suite slides it across
   objects to hide them (object permanence); with no screen placed, frames are as without it.
-Scenes: ``make("tabletop", scene=spec)`` (a ``reverie.scenes.SceneSpec``: 1–4 cubes, balls or
-cylinders with sizes, masses, frictions, bounciness and colours; the table's friction, gravity,
-light and camera) builds the world from the spec instead; ``reverie.scenes.mjcf`` writes its MJCF
-and the env knows nothing of the spec's fields. Objects are then named ``obj0 … obj{K-1}``, start
-at the spec's poses (only the pusher's start is drawn), keep the spec's colours (the ``*_hue``
-factors colour only the default objects) and the state layout above holds with ``K =
-len(spec.objects)`` objects: ``4 + 13·K`` floats. ``set_scene(spec)`` rebuilds the env in another
-world (the layout may change). Factors still apply, as multipliers and offsets from the spec's
-values. Without a scene the default world is exactly as it was (same MJCF, byte for byte).
-
 - Gravity is the ``gravity`` factor, a signed multiple of 9.81 m/s² downward: ``set_factors(
   {"gravity": -1.0})`` mid-episode flips it (objects fall up). Randomisation (``randomize=physics``)
   only draws it from [0.5, 1.5]; negative values come only from explicit requests.
+
+Scenes: ``make("tabletop", scene=spec)`` (a ``reverie.scenes.SceneSpec``: 1–4 cubes, balls or
+cylinders with sizes, masses, frictions, bounciness and colours; the table's friction, gravity,
+light and camera) builds the world from the spec instead; ``reverie.scenes.mjcf`` writes its MJCF
+and the few facts the env needs (names, kinds, sizes, colours, start state). Objects are then
+named ``obj0 … obj{K-1}``, start at the spec's poses (only the pusher's start is drawn), keep the
+spec's colours (the ``*_hue`` factors colour only the default objects) and the state layout above
+holds with ``K = len(spec.objects)`` objects: ``4 + 13·K`` floats. ``set_scene(spec)`` rebuilds
+the env in another world (the layout may change). Factors still apply, as multipliers and offsets
+from the spec's values. Without a scene the default world is exactly as it was (same MJCF, byte
+for byte).
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ class TabletopEnv(MujocoEnv):
 
             self.scene = scene_mjcf.placed(scene)
             self._scene_mjcf = scene_mjcf
-            n_objects = len(self.scene.objects)
+            n_objects = len(scene_mjcf.object_names(self.scene))
         elif n_objects not in (2, 3):
             raise ValueError(f"tabletop n_objects must be 2 or 3, got {n_objects}")
         self.n_objects = n_objects
@@ -259,8 +260,8 @@ class TabletopEnv(MujocoEnv):
             self._base_rgba: tuple[np.ndarray, ...] | None = None
         else:
             self._kinds = self._scene_mjcf.geom_types(self.scene)
-            self._halves = tuple(o.size for o in self.scene.objects)
-            self._base_rgba = tuple(self._scene_mjcf.rgba(o) for o in self.scene.objects)
+            self._halves = self._scene_mjcf.half_sizes(self.scene)
+            self._base_rgba = self._scene_mjcf.colours(self.scene)
         self._pair_friction = m.pair_friction.copy()  # scenes' object–table pairs (else empty)
         self._clear_edits()
 
@@ -299,7 +300,8 @@ class TabletopEnv(MujocoEnv):
         m.geom_rgba[self._table, :3] = np.clip(table_rgb, 0, 1)
         ambient = f["ambient"]
         if self.scene is not None:  # the factor moves the scene's own level, not replaces it
-            ambient = float(np.clip(self.scene.light.ambient + ambient - 0.25, 0.0, 1.0))
+            base = self._scene_mjcf.ambient(self.scene)
+            ambient = float(np.clip(base + ambient - 0.25, 0.0, 1.0))
         self._set_lighting(f["light"], ambient)
         self._offset_camera(np.array([f["camera_dx"], f["camera_dy"], f["camera_dz"]]))
         self._refresh_constants()  # also runs mj_forward: camera and lights move now

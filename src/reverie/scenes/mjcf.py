@@ -52,9 +52,17 @@ def geom_types(spec: SceneSpec) -> tuple[str, ...]:
     return tuple(GEOM_TYPES[o.kind] for o in spec.objects)
 
 
-def rgba(o: ObjectSpec) -> np.ndarray:
-    assert o.rgb is not None
-    return np.array([*o.rgb, 1.0])
+def half_sizes(spec: SceneSpec) -> tuple[float, ...]:
+    return tuple(o.size for o in spec.objects)
+
+
+def colours(spec: SceneSpec) -> tuple[np.ndarray, ...]:
+    """Opaque RGBA (4,) per object."""
+    return tuple(np.array([*(o.rgb or (1.0, 1.0, 1.0)), 1.0]) for o in spec.objects)
+
+
+def ambient(spec: SceneSpec) -> float:
+    return spec.light.ambient
 
 
 def damping_ratio(restitution: float) -> float:
