@@ -36,7 +36,16 @@ import numpy as np
 
 from reverie.envs import mujoco_base  # noqa: F401  (chooses the GL backend before mujoco loads)
 from reverie.io import ReverieError
-from reverie.scenes.spec import COLOURS, KINDS, MAX_OBJECTS, RANGES, Light, ObjectSpec, SceneSpec
+from reverie.scenes.spec import (
+    COLOURS,
+    DEFAULTS,
+    KINDS,
+    MAX_OBJECTS,
+    RANGES,
+    Light,
+    ObjectSpec,
+    SceneSpec,
+)
 
 import mujoco  # noqa: E402  isort: skip
 
@@ -81,13 +90,19 @@ class _Fitter:
             for s in range(MAX_OBJECTS)
             for k in KINDS
         }
+        joint = mujoco.mjtObj.mjOBJ_JOINT
         self.qadr = {
-            key: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"s{s}_{k}")])
-            for key in self.geom
-            for s, k in [key]
+            (s, k): int(m.jnt_qposadr[mujoco.mj_name2id(m, joint, f"s{s}_{k}")])
+            for s, k in self.geom
         }
         self.size0 = {key: m.geom_size[g].copy() for key, g in self.geom.items()}
         self.renders = 0
+        # The table top as the env draws it (its brightness factor at the default).
+        from reverie.envs.tabletop import TabletopEnv
+
+        brightness = TabletopEnv.visual_factors["table_brightness"].default
+        table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table_top")
+        m.geom_rgba[table, :3] = np.array([1.0, 0.73, 0.5]) * brightness
         occluder = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "occluder")
         self.data.mocap_pos[m.body_mocapid[occluder]] = [-10.0, 10.0, -1.0]
         self.clear()
@@ -107,7 +122,7 @@ class _Fitter:
             return
         self.data.qpos[a : a + 3] = [*obj.pose, TABLE_TOP + obj.size]
         self.data.qpos[a + 3 : a + 7] = [math.cos(obj.yaw / 2), 0, 0, math.sin(obj.yaw / 2)]
-        self.model.geom_size[g] = self.size0[key] / 0.045 * obj.size
+        self.model.geom_size[g] = self.size0[key] / DEFAULTS["size"] * obj.size
         self.model.geom_rbound[g] = obj.size * 2.0
         self.model.geom_rgba[g] = [*(obj.rgb or (1, 1, 1)), 1.0]
 

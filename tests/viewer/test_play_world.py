@@ -1,6 +1,6 @@
 """Worlds in the play viewer: start in a prompt's world, rebuild it from the page's prompt box.
 
-    PYTHONPATH=src .venv/bin/python -m pytest tests/viewer/test_world.py -q
+    PYTHONPATH=src .venv/bin/python -m pytest tests/viewer/test_play_world.py -q
 
 A tiny Tabletop checkpoint (collected, trained and decoded here, ~20 s on one core) serves the
 session tests and one real-browser test: typing a prompt in the page builds the new world, shows
