@@ -25,40 +25,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 
 @pytest.fixture(scope="module")
-def tabletop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reverie.data.collect import CollectConfig, collect
-    from reverie.models.decoder import DecoderTrainConfig, train_decoder
-    from reverie.train import TrainConfig, train
-
-    root = tmp_path_factory.mktemp("play-tabletop")
-    data = collect(
-        CollectConfig(
-            env="tabletop",
-            episodes=6,
-            out=root / "data",
-            episode_steps=30,
-            shard_episodes=6,
-            policy="random",
-        ),
-        progress=False,
-    )
-    run = train(
-        TrainConfig(
-            data=data,
-            out=root / "run",
-            preset="tiny",
-            steps=10,
-            tensorboard=False,
-            progress=False,
-            threads=1,
-            val_windows=16,
-        )
-    )
-    train_decoder(DecoderTrainConfig(checkpoint=run, steps=10, progress=False, threads=1))
-    return run
-
-
-@pytest.fixture(scope="module")
 def tabletop_shared(tabletop_run: Path):
     from reverie.viewer.play_model import load_play_model
 
