@@ -61,7 +61,8 @@ def main() -> None:
     from reverie.data.format import load_manifest
     from reverie.envs import make
     from reverie.hardware import machine_line
-    from reverie.scenes.spec import random_scene, spec_from_dict
+    from reverie.scenes.sample import random_scene
+    from reverie.scenes.spec import spec_from_dict
     from reverie.simreal.shifts import open_loop_error
 
     print(machine_line(), flush=True)

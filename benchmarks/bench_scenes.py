@@ -56,7 +56,8 @@ def prompt_to_frame(prompt: str) -> float:
 def fit_frames(n: int, family_light: bool) -> dict[str, float]:
     from reverie.envs import make
     from reverie.scenes.fit import fit_image
-    from reverie.scenes.spec import Camera, Light, random_scene
+    from reverie.scenes.sample import random_scene
+    from reverie.scenes.spec import Camera, Light
 
     good, kinds_ok, objects, errors, seconds = 0, 0, 0, [], []
     for k in range(n):

@@ -14,7 +14,8 @@ import pytest
 from reverie.cli import main
 from reverie.io import ReverieError
 from reverie.scenes import ObjectSpec, Relation, SceneSpec, clamp, load_spec, save_spec
-from reverie.scenes.spec import SPEC_VERSION, random_scene, spec_from_dict
+from reverie.scenes.sample import random_scene
+from reverie.scenes.spec import SPEC_VERSION, spec_from_dict
 
 
 def _spec() -> SceneSpec:

@@ -111,7 +111,8 @@ def episode_scene(cfg: CollectConfig, seed: int) -> Any:
     """The ``SceneSpec`` of the episode with env seed ``seed`` (None: the env's own scene)."""
     if cfg.scenes == "none":
         return None
-    from reverie.scenes.spec import load_spec, random_scene
+    from reverie.scenes.sample import random_scene
+    from reverie.scenes.spec import load_spec
 
     if cfg.scenes == "random":
         return random_scene(np.random.default_rng([seed, 16]), cfg.scene_objects)

@@ -51,20 +51,25 @@ import gymnasium as gym
 import numpy as np
 
 from reverie.envs.base import Factor
-from reverie.envs.mujoco_base import MujocoEnv, hsv_rgba, visual_xml
+from reverie.envs.mujoco_base import MujocoEnv, hsv_rgba
+from reverie.envs.tabletop_scene import (  # noqa: F401  (the table's numbers, re-exported)
+    OCCLUDER_HALF,
+    OCCLUDER_PARKED,
+    PUSHER_RADIUS,
+    PUSHER_RANGE,
+    PUSHER_SPEED,
+    PUSHER_START,
+    TABLE_BRIGHTNESS,
+    TABLE_HALF,
+    TABLE_RGB,
+    TABLE_TOP,
+    tabletop_xml,
+)
 
-TABLE_HALF = 0.4  # m, half side of the square table top
-TABLE_TOP = 0.4  # m, height of the table surface above the floor
-PUSHER_RADIUS = 0.03
-PUSHER_RANGE = 0.48  # m, pusher slide limits: past the edge, so it can get behind any object
-PUSHER_START = 0.35  # m, starts and goals keep the pusher over the table
-PUSHER_SPEED = 0.5  # m/s at |action| = 1 and actuator_gain = 1
 GOAL_HALF = 0.25  # m, goals (and starts) keep objects this close to the centre: reachable
 SUCCESS_TOL = 0.04  # m, per object, 3-D distance
 RANDOM_GRAVITY = (0.5, 1.5)  # what physics randomisation draws; flips come from set_factors
 HIDDEN_AT = np.array([10.0, 10.0])  # m, where hide_object parks things (off camera, on the floor)
-OCCLUDER_HALF = (0.12, 0.01, 0.18)  # m, half-extents of the occluding screen (0.24 wide, 0.36 tall)
-OCCLUDER_PARKED = np.array([-10.0, 10.0, -1.0])  # m, where the screen waits: off camera
 
 # name, MJCF geom type, size (half-extent or radius), mass (kg), default hue
 OBJECTS = (
@@ -84,75 +89,6 @@ def _object_xml(name: str, kind: str, half: float, mass: float, x: float) -> str
       <geom name="{name}" type="{kind}" size="{size}" mass="{mass}" contype="1"
             conaffinity="3" {extra}/>
     </body>"""
-
-
-def tabletop_xml(
-    size: int,
-    objects: str,
-    *,
-    contacts: str = "",
-    gravity: float = 9.81,
-    light_diffuse: float = 0.55,
-    ambient: float = 0.25,
-    camera_pos: tuple[float, float, float] = (0.0, -0.9, 1.9),
-) -> str:
-    """The Tabletop MJCF around ``objects`` (body XML); the defaults give the default scene
-    byte for byte. ``contacts`` goes inside a ``<contact>`` block (scenes' explicit pairs)."""
-    option = '<option timestep="0.01" integrator="implicitfast">'
-    if gravity != 9.81:
-        option = f'<option timestep="0.01" integrator="implicitfast" gravity="0 0 {-gravity:g}">'
-    light = "0.55 0.55 0.55" if light_diffuse == 0.55 else " ".join([f"{light_diffuse:g}"] * 3)
-    camera = "0 -0.9 1.9"
-    if tuple(camera_pos) != (0.0, -0.9, 1.9):
-        camera = " ".join(f"{v:g}" for v in camera_pos)
-    contact = f"\n  <contact>{contacts}\n  </contact>" if contacts else ""
-    leg = TABLE_HALF - 0.05
-    legs = "".join(
-        f'<geom type="box" size="0.025 0.025 {TABLE_TOP / 2 - 0.01}" '
-        f'pos="{sx * leg} {sy * leg} {TABLE_TOP / 2 - 0.01}" rgba="0.35 0.25 0.18 1"/>'
-        for sx in (-1, 1)
-        for sy in (-1, 1)
-    )
-    # Collision groups: table, legs and floor are contype 1; objects collide with all (3);
-    # the pusher (2) only with objects, so it glides over the table without friction.
-    return f"""
-<mujoco model="tabletop">
-  <compiler angle="radian"/>
-  {option}
-    <flag warmstart="disable"/>
-  </option>
-  {visual_xml(size, ambient)}
-  <default>
-    <geom contype="1" conaffinity="1" friction="0.5 0.005 0.0001"/>
-  </default>
-  <worldbody>
-    <light name="sun" pos="0.3 -0.3 2.5" dir="-0.1 0.1 -1" directional="true"
-           diffuse="{light}" specular="0 0 0"/>
-    <camera name="main" pos="{camera}" xyaxes="1 0 0 0 1.7 0.9" fovy="40"/>
-    <geom name="floor" type="plane" size="3 3 0.05" rgba="0.45 0.5 0.55 1"/>
-    <body name="table">
-      <geom name="table_top" type="box" size="{TABLE_HALF} {TABLE_HALF} 0.02"
-            pos="0 0 {TABLE_TOP - 0.02}" rgba="0.55 0.4 0.28 1"/>
-      {legs}
-    </body>
-    <body name="pusher" pos="0 0 {TABLE_TOP + 0.045}">
-      <joint name="pusher_x" type="slide" axis="1 0 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
-      <joint name="pusher_y" type="slide" axis="0 1 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
-      <geom name="pusher" type="cylinder" size="{PUSHER_RADIUS} 0.04" mass="1.0" contype="2"
-            conaffinity="2" rgba="0.15 0.15 0.15 1"/>
-    </body>
-    {objects}
-    <body name="occluder" mocap="true" pos="{" ".join(map(str, OCCLUDER_PARKED))}">
-      <geom name="occluder" type="box" size="{" ".join(map(str, OCCLUDER_HALF))}" contype="0"
-            conaffinity="0" rgba="0.82 0.82 0.78 1"/>
-    </body>
-  </worldbody>{contact}
-  <actuator>
-    <!-- force = kv (gain·ctrl - v): the pusher tracks gain·ctrl m/s; _apply_factors sets gain -->
-    <velocity name="pusher_x" joint="pusher_x" kv="60" ctrlrange="-1 1"/>
-    <velocity name="pusher_y" joint="pusher_y" kv="60" ctrlrange="-1 1"/>
-  </actuator>
-</mujoco>"""
 
 
 class TabletopEnv(MujocoEnv):
@@ -186,7 +122,9 @@ class TabletopEnv(MujocoEnv):
         "cube_hue": Factor(0.0, 0.0, 1.0, "hue of the cube"),
         "ball_hue": Factor(0.6, 0.0, 1.0, "hue of the ball"),
         "cube2_hue": Factor(0.33, 0.0, 1.0, "hue of the second cube (n_objects=3)"),
-        "table_brightness": Factor(0.55, 0.3, 0.8, "brightness of the (wooden) table top"),
+        "table_brightness": Factor(
+            TABLE_BRIGHTNESS, 0.3, 0.8, "brightness of the (wooden) table top"
+        ),
         "light": Factor(1.0, 0.4, 1.3, "multiplier on the overhead light's diffuse colour"),
         "ambient": Factor(0.25, 0.0, 0.5, "headlight ambient level"),
         "camera_dx": Factor(0.0, -0.05, 0.05, "camera offset along x (m)"),
@@ -296,7 +234,7 @@ class TabletopEnv(MujocoEnv):
             m.geom_rgba[geom] = self._rgba_override.get(i, base)
             for field in ("geom_size", "geom_rbound", "geom_aabb"):
                 self._scale(field, geom, self._size_scale[i])
-        table_rgb = np.array([1.0, 0.73, 0.5]) * f["table_brightness"]
+        table_rgb = np.array(TABLE_RGB) * f["table_brightness"]
         m.geom_rgba[self._table, :3] = np.clip(table_rgb, 0, 1)
         ambient = f["ambient"]
         if self.scene is not None:  # the factor moves the scene's own level, not replaces it

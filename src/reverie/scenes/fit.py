@@ -72,7 +72,7 @@ class _Fitter:
     """A render-only MuJoCo model: table, pusher, and ``MAX_OBJECTS`` slots of each kind."""
 
     def __init__(self, size: int) -> None:
-        from reverie.envs.tabletop import tabletop_xml
+        from reverie.envs.tabletop_scene import tabletop_xml
         from reverie.scenes.mjcf import _object_xml
 
         bodies = []
@@ -98,11 +98,10 @@ class _Fitter:
         self.size0 = {key: m.geom_size[g].copy() for key, g in self.geom.items()}
         self.renders = 0
         # The table top as the env draws it (its brightness factor at the default).
-        from reverie.envs.tabletop import TabletopEnv
+        from reverie.envs.tabletop_scene import TABLE_BRIGHTNESS, TABLE_RGB
 
-        brightness = TabletopEnv.visual_factors["table_brightness"].default
         table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table_top")
-        m.geom_rgba[table, :3] = np.array([1.0, 0.73, 0.5]) * brightness
+        m.geom_rgba[table, :3] = np.array(TABLE_RGB) * TABLE_BRIGHTNESS
         occluder = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "occluder")
         self.data.mocap_pos[m.body_mocapid[occluder]] = [-10.0, 10.0, -1.0]
         self.clear()
@@ -113,7 +112,7 @@ class _Fitter:
 
     def place(self, key: tuple[int, str], obj: ObjectSpec | None) -> None:
         """Show slot ``key`` as ``obj`` (None: park it)."""
-        from reverie.envs.tabletop import TABLE_TOP
+        from reverie.envs.tabletop_scene import TABLE_TOP
 
         a, g = self.qadr[key], self.geom[key]
         if obj is None or obj.pose is None:
@@ -249,7 +248,7 @@ def _window(pix: np.ndarray, size: int) -> tuple[slice, slice]:
 
 
 def _pusher_guess(fitter: _Fitter, img: np.ndarray, background: np.ndarray) -> np.ndarray:
-    from reverie.envs.tabletop import TABLE_TOP
+    from reverie.envs.tabletop_scene import TABLE_TOP
 
     dark = (img.max(-1) < 0.3) & (np.abs(img - background).sum(-1) > 0.1)
     comps = [c for c in _components(dark) if len(c) >= 3]
@@ -261,7 +260,7 @@ def _pusher_guess(fitter: _Fitter, img: np.ndarray, background: np.ndarray) -> n
 
 def fit_image(image: np.ndarray, seed: int = 0) -> FitResult:
     """Recover the objects of a tabletop frame (see the module docstring)."""
-    from reverie.envs.tabletop import TABLE_TOP
+    from reverie.envs.tabletop_scene import TABLE_TOP
 
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1]:

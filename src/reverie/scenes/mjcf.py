@@ -113,14 +113,14 @@ def _pair_xml(name: str, o: ObjectSpec, table_friction: float) -> str:
 
 def heights(spec: SceneSpec) -> list[float]:
     """Centre height of every object above the floor, resting (stacked objects on their support)."""
-    from reverie.envs.tabletop import TABLE_TOP
+    from reverie.envs.tabletop_scene import TABLE_TOP
 
     return [TABLE_TOP + base_height(spec, i) + o.size for i, o in enumerate(spec.objects)]
 
 
 def scene_xml(spec: SceneSpec, size: int = 64) -> str:
     """The tabletop env's MJCF for ``spec`` (its objects at their poses, resting)."""
-    from reverie.envs.tabletop import tabletop_xml
+    from reverie.envs.tabletop_scene import tabletop_xml
 
     spec = placed(spec)
     names = object_names(spec)
@@ -143,7 +143,7 @@ def scene_xml(spec: SceneSpec, size: int = 64) -> str:
 def start_state(spec: SceneSpec, env: Any, rng: np.random.Generator) -> np.ndarray:
     """The env state of ``spec`` at rest: objects at their poses, the pusher at a random spot of
     the start square that clears every object (drawn from ``rng``)."""
-    from reverie.envs.tabletop import PUSHER_RADIUS, PUSHER_START
+    from reverie.envs.tabletop_scene import PUSHER_RADIUS, PUSHER_START
 
     state = np.zeros(env.state_dim)
     zs = heights(spec)
@@ -172,12 +172,11 @@ def export_mjcf(spec: SceneSpec, size: int = 64) -> str:
     editor.delete(editor.body("occluder"))
     # What the env sets at run time (its factors at their defaults) is baked in: the pusher's
     # speed gain and the table top's colour.
-    from reverie.envs.tabletop import PUSHER_SPEED, TabletopEnv
+    from reverie.envs.tabletop_scene import PUSHER_SPEED, TABLE_BRIGHTNESS, TABLE_RGB
 
     for act in editor.actuators:
         act.gainprm[0] *= PUSHER_SPEED
-    brightness = TabletopEnv.visual_factors["table_brightness"].default
-    editor.geom("table_top").rgba = [*(np.array([1.0, 0.73, 0.5]) * brightness), 1.0]
+    editor.geom("table_top").rgba = [*(np.array(TABLE_RGB) * TABLE_BRIGHTNESS), 1.0]
     for geom in editor.geoms:
         if geom.type not in (
             mujoco.mjtGeom.mjGEOM_BOX,
