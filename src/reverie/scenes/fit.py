@@ -21,7 +21,8 @@ the default ``Camera``). Steps:
 2. *Fit.* One fitting model holds every kind for each object slot (unused ones parked out of
    view); for each object and each kind, CEM searches (x, y, size, yaw) minimising the squared
    pixel error in a window around the patch, the other objects drawn at their current fits.
-   The kind with the lowest error wins. A second sweep refits with the neighbours' final fits.
+   A second sweep refits each object's two best kinds with the neighbours' fits; the kind with
+   the lowest error wins.
 
 Mass, friction and bounciness are not visible in one frame: they keep their defaults.
 """
@@ -287,18 +288,22 @@ def fit_image(image: np.ndarray, seed: int = 0) -> FitResult:
         # Step 2. per object and kind, CEM over (x, y, size, yaw); two sweeps.
         lo = np.array([RANGES["x"][0] - 0.05, RANGES["y"][0] - 0.05, RANGES["size"][0], -np.pi])
         hi = np.array([RANGES["x"][1] + 0.05, RANGES["y"][1] + 0.05, RANGES["size"][1], np.pi])
+        # Sweep 0 tries every kind from the first guess; sweep 1 refines the two best kinds of
+        # each object, each from its own sweep-0 fit (a cube with a free yaw can mimic a
+        # cylinder roughly before either is fitted closely).
+        tried: list[list[tuple[float, ObjectSpec]]] = [[] for _ in patches]
         for sweep in range(2):
             for i, (_, pix) in enumerate(patches):
                 win = _window(pix, size)
                 target = img[win]
-                best: tuple[float, ObjectSpec] | None = None
-                kinds = KINDS if sweep == 0 else (fits[i].kind,)
-                for kind in kinds:
-                    err, obj = _cem_one(fitter, fits, i, kind, target, win, rng, lo, hi, sweep)
-                    if best is None or err < best[0]:
-                        best = (err, obj)
-                assert best is not None
-                fits[i] = best[1]
+                starts = [fits[i]] * len(KINDS) if sweep == 0 else [o for _, o in tried[i][:2]]
+                kinds = KINDS if sweep == 0 else tuple(o.kind for o in starts)
+                results = []
+                for kind, start in zip(kinds, starts):
+                    fits[i] = start
+                    results.append(_cem_one(fitter, fits, i, kind, target, win, rng, lo, hi, sweep))
+                tried[i] = sorted(results, key=lambda r: r[0])
+                fits[i] = tried[i][0][1]
         _show(fitter, fits, None)
         loss = float(np.mean((fitter.render() - img) ** 2))
         spec = SceneSpec(tuple(_rounded(o) for o in fits), light=light)
