@@ -118,3 +118,15 @@ def test_browser_types_a_prompt_and_sees_the_new_world(tabletop_run: Path) -> No
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_worlds_need_a_tabletop_checkpoint(play_run: Path) -> None:
+    """A Two-Room model cannot play a tabletop world: refused in one line at start-up."""
+    from reverie.io import ReverieError
+    from reverie.viewer.server import create_app
+    from reverie.viewer.session import SessionConfig
+
+    world = world_from(prompt="a red cube")
+    with pytest.raises(ReverieError, match="need the tabletop env") as e:
+        create_app(play_run, session_config=SessionConfig(world=world))
+    assert "\n" not in str(e.value)
