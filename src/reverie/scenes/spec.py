@@ -265,7 +265,7 @@ def spec_from_dict(d: Any, where: str = "scene spec") -> SceneSpec:
     try:
         body = {k: v for k, v in d.items() if k != "version"}
         objects = body.pop("objects", None)
-        if not isinstance(objects, list):
+        if not isinstance(objects, (list, tuple)):
             raise ReverieError(f"{where} needs an 'objects' list")
         objs = []
         for o in objects:
