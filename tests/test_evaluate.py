@@ -137,3 +137,41 @@ def test_eval_seed_cannot_leave_the_held_out_block(seed: int) -> None:
         EvalConfig(env="tworoom", planner="random", seed=seed)
     with pytest.raises(ValueError, match="--seed must be"):
         make_pairs(make("tworoom"), 1, seed=seed, goal_steps=25)
+
+
+def test_eval_in_a_scene(tmp_path: Path) -> None:
+    """`reverie eval --scene`: pairs start in that world (objects at its poses), the JSON keeps
+    the spec, and a non-tabletop env is refused in one line."""
+    from reverie.scenes.spec import save_spec, spec_from_dict
+    from reverie.scenes.text import parse_prompt
+
+    spec = parse_prompt("a red cube left of a blue ball").spec
+    save_spec(spec, tmp_path / "s.json")
+    cfg = EvalConfig(
+        env="tabletop",
+        planner="random",
+        episodes=2,
+        budget=5,
+        videos=0,
+        scene=tmp_path / "s.json",
+        out=tmp_path / "e.json",
+        goal_steps=5,
+    )
+    result = evaluate(cfg, progress=False)
+    assert spec_from_dict(result["scene"]) == spec and result["episodes"] == 2
+    env = make("tabletop", scene=spec)
+    pairs, _ = make_pairs(env, 1, 0, 5)
+    np.testing.assert_allclose(
+        env.object_positions(pairs[0]["start"])[:, :2], [o.pose for o in spec.objects]
+    )
+    with pytest.raises(ReverieError, match="needs the tabletop env"):
+        evaluate(
+            EvalConfig(
+                env="tworoom",
+                planner="random",
+                episodes=1,
+                scene=tmp_path / "s.json",
+                out=tmp_path / "x.json",
+            ),
+            progress=False,
+        )

@@ -131,3 +131,19 @@ def test_run_episode_needs_a_goal_state_or_frame() -> None:
     env.reset(seed=0)
     with pytest.raises(ValueError, match="goal_state or a goal_frame"):
         run_episode(env, RandomPlanner(3, 10), lambda ctx: None, None, MPCConfig(frameskip=5))
+
+
+def test_plan_in_a_scene_records_it(tabletop_run: Path, tmp_path: Path) -> None:
+    """`reverie plan --scene`: the episode happens in that world and plan.json records its spec."""
+    from reverie.scenes.spec import save_spec, spec_from_dict
+    from reverie.scenes.text import parse_prompt
+
+    spec = parse_prompt("a heavy yellow cube left of a bouncy pink ball").spec
+    save_spec(spec, tmp_path / "s.json")
+    argv = ["plan", "--checkpoint", str(tabletop_run), "--scene", str(tmp_path / "s.json")]
+    argv += ["--budget", "10", "--samples", "16", "--iterations", "2", "--elites", "4"]
+    assert main([*argv, "--out", str(tmp_path / "p")]) == 0
+    record = json.loads((tmp_path / "p" / "plan.json").read_text())
+    assert spec_from_dict(record["scene"]) == spec
+    first = np.asarray(Image.open(tmp_path / "p" / "plan.gif").convert("RGB"))
+    assert first.size > 0

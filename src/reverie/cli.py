@@ -7,6 +7,8 @@
     reverie eval --checkpoint runs/tworoom --episodes 50 --planner cem
     reverie plan --checkpoint runs/tworoom --pair 3     one episode: plan.gif, plan.json
     reverie report runs/tworoom
+    reverie world save "a red cube left of a blue ball" --out runs/scene.json
+    reverie world export runs/scene.json --format mjcf --out runs/scene.xml
     reverie demo [--quick]
 
 Every command prints a one-line error and exits non-zero on bad input (``reverie: error: ...``).
@@ -267,6 +269,62 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {build_report(args.run, args.out)}")
 
 
+def cmd_world(argv: list[str]) -> None:
+    parser = OneLineParser(
+        prog="reverie world", description="Scene specs: text → world, show, export."
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("save", help="parse a prompt into a scene spec JSON")
+    p.add_argument("prompt", help='e.g. "a heavy red cube and two bouncy blue balls on ice"')
+    p.add_argument("--out", type=Path, required=True, help="spec JSON file to write (atomic)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the placement solver")
+    for name in ("load", "show"):
+        q = sub.add_parser(name, help="validate a spec file and print it (show: as text)")
+        q.add_argument("spec", type=Path, help="spec JSON file")
+    e = sub.add_parser("export", help="write a spec (or a 2-D world: pusht, tworoom) as MJCF")
+    e.add_argument("spec", help="spec JSON file, or pusht | tworoom (approximate MJCF)")
+    e.add_argument("--format", choices=["mjcf"], default="mjcf", help="output format")
+    e.add_argument("--out", type=Path, required=True, help="MJCF file to write (atomic)")
+    args = parser.parse_args(argv)
+    from reverie.scenes.spec import describe, load_spec, save_spec
+
+    if args.action == "save":
+        from reverie.scenes.text import parse_prompt
+
+        result = parse_prompt(args.prompt, seed=args.seed)
+        save_spec(result.spec, args.out)
+        print("\n".join(describe(result.spec)))
+        for w in result.warnings:
+            print(f"warning: {w}")
+        if result.ignored:
+            print("ignored: " + ", ".join(repr(w) for w in result.ignored))
+        print(f"spec: {args.out}")
+        return
+    if args.action == "export":
+        from reverie.io import atomic_write_bytes
+        from reverie.scenes.mjcf import export_mjcf
+
+        if args.spec in ("pusht", "tworoom"):
+            from reverie.scenes.planar import export_planar
+
+            xml = export_planar(args.spec)
+        else:
+            spec, warnings = load_spec(args.spec)
+            for w in warnings:
+                print(f"warning: {w}")
+            xml = export_mjcf(spec)
+        atomic_write_bytes(args.out, xml.encode())
+        print(f"mjcf: {args.out}")
+        return
+    spec, warnings = load_spec(args.spec)
+    for w in warnings:
+        print(f"warning: {w}")
+    if args.action == "show":
+        print("\n".join(describe(spec)))
+    else:
+        print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+
+
 def cmd_demo(argv: list[str]) -> None:
     from reverie.demo import DemoConfig, format_summary, run_demo
 
@@ -290,6 +348,10 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
     "sysid": (cmd_sysid, "estimate a shift's physical parameters from a few of its episodes"),
     "report": (cmd_report, "HTML report of a run: curves, success table, episode GIFs"),
+    "world": (
+        cmd_world,
+        "scene specs: `world save PROMPT --out F`, `world show F`, `world export`",
+    ),
     "demo": (cmd_demo, "the main job: collect, train, plan, evaluate and report"),
 }
 

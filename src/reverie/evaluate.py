@@ -96,6 +96,9 @@ class EvalConfig:
     share them (a paired comparison; otherwise a slow shift makes the 25-step goals nearer)."""
     progress: bool = True
     """Show a progress bar (``reverie eval``; the Python call takes ``progress=``)."""
+    scene: Path | None = None
+    """Evaluate in the world of this scene spec (``reverie world save``; tabletop): objects
+    start at its poses, each pair's seed draws the pusher's start; the JSON records the spec."""
 
     def __post_init__(self) -> None:
         if self.planner not in EVAL_PLANNERS:
@@ -108,7 +111,7 @@ class EvalConfig:
             object.__setattr__(self, "env", resolve(self.env))
         if self.policy is not None and self.planner not in POLICY_PLANNERS:
             raise ValueError(f"--policy needs --planner {' or '.join(POLICY_PLANNERS)}")
-        for name in ("checkpoint", "out", "policy"):
+        for name in ("checkpoint", "out", "policy", "scene"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         check_eval_seed(self.seed)
@@ -323,12 +326,20 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if model is not None and frameskip != model.frameskip:
         raise ReverieError(f"--frameskip {frameskip} differs from the model's {model.frameskip}")
     factors = parse_factors(cfg.factors)
-    env = make(env_name, size=size, factors=factors)
-    twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
+    world: dict[str, Any] = {}  # make()'s scene argument, when evaluating in a scene spec
+    if cfg.scene is not None:
+        from reverie.envs import env_class
+        from reverie.scenes.spec import load_spec
+
+        if not hasattr(env_class(env_name), "set_scene"):
+            raise ReverieError(f"--scene needs the tabletop env; this evaluation is {env_name}")
+        world["scene"] = load_spec(cfg.scene)[0]
+    env = make(env_name, size=size, factors=factors, **world)
+    twin = make(env_name, size=size, factors=factors, **world)  # the oracle's simulator
     if cfg.latency:
         env = LatencyEnv(env, cfg.latency)  # the oracle's twin plans without the delay
     # Pairs come from the source env (default factors) with --source-pairs, else from the env.
-    pair_env = make(env_name, size=size) if cfg.source_pairs else env
+    pair_env = make(env_name, size=size, **world) if cfg.source_pairs else env
     action_dim = int(np.prod(env.action_space.shape)) * frameskip
     low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
 
@@ -427,6 +438,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "latency": cfg.latency,
         "bf16": use_bf16,
         "source_pairs": cfg.source_pairs,
+        "scene": world["scene"].to_dict() if world else None,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
         "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],

@@ -4,6 +4,7 @@
     reverie plan --checkpoint runs/demo --pair 7 --planner mppi
     reverie plan --checkpoint runs/demo --start-seed 123      # any start; the expert sets the goal
     reverie plan --checkpoint runs/demo --goal-image goal.png # a goal from outside the simulator
+    reverie plan --checkpoint runs/tabletop --scene scene.json  # in a world from `reverie world`
 
 ``reverie eval`` measures a success *rate*; this is the single episode a person looks at. The
 start and goal come from a held-out pair (``--pair``, the same pairs as ``reverie eval --seed``),
@@ -81,6 +82,9 @@ class PlanConfig:
     """torch CPU threads while planning."""
     out: Path | None = None
     """Output directory (default CHECKPOINT/plan)."""
+    scene: Path | None = None
+    """Plan in the world of this scene spec (``reverie world save``; tabletop): objects start at
+    its poses, the pair's seed draws the pusher's start; plan.json records the spec."""
 
     def __post_init__(self) -> None:
         if self.checkpoint is None:
@@ -94,7 +98,7 @@ class PlanConfig:
             raise ValueError(f"--pair must be >= 0, got {self.pair}")
         if self.start_seed is not None and not 0 <= self.start_seed < 2**32:
             raise ValueError(f"--start-seed must be in [0, 2^32), got {self.start_seed}")
-        for name in ("checkpoint", "goal_image", "out", "policy"):
+        for name in ("checkpoint", "goal_image", "out", "policy", "scene"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         self.eval_config()  # the shared planner settings are validated there
@@ -150,7 +154,17 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
         raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
     size = model.image_size
     factors = parse_factors(cfg.factors)
-    env = make(env_name, size=size, factors=factors)
+    scene = None
+    if cfg.scene is not None:
+        from reverie.envs import env_class
+        from reverie.scenes.spec import load_spec
+
+        if not hasattr(env_class(env_name), "set_scene"):
+            raise ReverieError(f"--scene needs a tabletop checkpoint; this one plays {env_name}")
+        scene, _ = load_spec(cfg.scene)
+        env = make(env_name, size=size, factors=factors, scene=scene)
+    else:
+        env = make(env_name, size=size, factors=factors)
 
     # Step 1. start and goal.
     if cfg.start_seed is not None:
@@ -222,6 +236,7 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
         "video": "plan.gif",
         "goal_frame": "goal.png",
         "wall_seconds": round(time.perf_counter() - t_start, 2),
+        "scene": scene.to_dict() if scene is not None else None,
     }
     atomic_write_json(out_dir / "plan.json", out)
     out["out"] = str(out_dir)

@@ -65,6 +65,12 @@ class CollectConfig:
     """Episodes per shard file (the unit of parallelism and of resumption)."""
     progress: bool = True
     """Show a progress bar (``reverie collect``; the Python call takes ``progress=``)."""
+    scenes: str = "none"
+    """tabletop only: none (the env's own scene) | random (a scene spec drawn per episode from
+    the family, seeded by the episode seed) | a spec JSON file (every episode in that world).
+    Each episode's spec is stored with it (attribute ``scene``) and in the manifest."""
+    scene_objects: int = 2
+    """Objects per random scene (1-4; fixed, so every episode's state has one layout)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", resolve(self.env))
@@ -85,6 +91,10 @@ class CollectConfig:
             raise ValueError(
                 f"--randomize must be one of {RANDOMIZE_CHOICES}, got {self.randomize!r}"
             )
+        if self.scenes != "none" and self.env != "tabletop":
+            raise ValueError(f"--scenes needs --env tabletop (got {self.env})")
+        if not 1 <= self.scene_objects <= 4:
+            raise ValueError(f"--scene-objects must be in [1, 4], got {self.scene_objects}")
         if not 1 <= self.shard_episodes <= 10_000:
             raise ValueError(f"--shard-episodes must be >= 1, got {self.shard_episodes}")
 
@@ -95,6 +105,24 @@ class CollectConfig:
     def shard_ranges(self) -> list[range]:
         n, s = self.episodes, self.shard_episodes
         return [range(i, min(i + s, n)) for i in range(0, n, s)]
+
+
+def episode_scene(cfg: CollectConfig, seed: int) -> Any:
+    """The ``SceneSpec`` of the episode with env seed ``seed`` (None: the env's own scene)."""
+    if cfg.scenes == "none":
+        return None
+    from reverie.scenes.sample import random_scene
+    from reverie.scenes.spec import load_spec
+
+    if cfg.scenes == "random":
+        return random_scene(np.random.default_rng([seed, 16]), cfg.scene_objects)
+    return load_spec(cfg.scenes)[0]
+
+
+def _make_env(cfg: CollectConfig, scene: Any = None) -> Any:
+    if scene is None:
+        return make(cfg.env, size=cfg.size, randomize=cfg.randomize)
+    return make(cfg.env, size=cfg.size, randomize=cfg.randomize, scene=scene)
 
 
 def run_episode(env: Any, policy_name: str, seed: int, steps: int) -> dict[str, Any]:
@@ -122,13 +150,16 @@ def run_episode(env: Any, policy_name: str, seed: int, steps: int) -> dict[str, 
 
 def _collect_shard(job: tuple[CollectConfig, int, list[int]]) -> dict[str, Any]:
     cfg, shard_index, episodes = job
-    env = make(cfg.env, size=cfg.size, randomize=cfg.randomize)
+    env = _make_env(cfg, episode_scene(cfg, episode_seed(cfg.seed, episodes[0])))
     path = cfg.out / shard_name(shard_index)
     frames = 0
     try:
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             for i in episodes:
                 seed = episode_seed(cfg.seed, i)
+                scene = episode_scene(cfg, seed)
+                if scene is not None and scene != env.scene:
+                    env.set_scene(scene)
                 ep = run_episode(env, cfg.policy, seed, cfg.steps)
                 write_episode(
                     create_episode_group(f, i),
@@ -137,6 +168,7 @@ def _collect_shard(job: tuple[CollectConfig, int, list[int]]) -> dict[str, Any]:
                     ep["states"],
                     seed,
                     ep["factors"],
+                    scene=None if scene is None else scene.to_dict(),
                 )
                 frames += len(ep["obs"])
     finally:
@@ -147,7 +179,7 @@ def _collect_shard(job: tuple[CollectConfig, int, list[int]]) -> dict[str, Any]:
 
 def _settings(cfg: CollectConfig) -> dict[str, Any]:
     """The options that define the data; a resumed run must match them exactly."""
-    return {
+    settings = {
         "env": cfg.env,
         "policy": cfg.policy,
         "seed": cfg.seed,
@@ -156,11 +188,16 @@ def _settings(cfg: CollectConfig) -> dict[str, Any]:
         "randomize": cfg.randomize,
         "shard_episodes": cfg.shard_episodes,
     }
+    if cfg.scenes != "none":  # only then, so older collections resume unchanged
+        settings["scenes"] = str(cfg.scenes)
+        settings["scene_objects"] = cfg.scene_objects
+    return settings
 
 
 def _manifest(cfg: CollectConfig, shards: list[dict[str, Any]]) -> dict[str, Any]:
     cls = env_class(cfg.env)
-    env = make(cfg.env, size=cfg.size)
+    first_scene = episode_scene(cfg, episode_seed(cfg.seed, 0))
+    env = _make_env(cfg, first_scene)
     state_dim = int(env.reset(seed=0)[1]["state"].shape[0])
     if hasattr(env, "close"):
         env.close()
@@ -189,7 +226,28 @@ def _manifest(cfg: CollectConfig, shards: list[dict[str, Any]]) -> dict[str, Any
         "frames": sum(s["frames"] for s in shards),
         "shards": shards,
         "complete": False,
+        **_scene_record(cfg, first_scene),
     }
+
+
+def _scene_record(cfg: CollectConfig, first: Any) -> dict[str, Any]:
+    """What the manifest says about scenes: the spec of a fixed scene, or the family's ranges
+    for random ones (each episode's own spec is in its ``scene`` attribute)."""
+    if first is None:
+        return {}
+    from reverie.scenes.spec import RANGES, SPEC_VERSION
+
+    if cfg.scenes == "random":
+        return {
+            "scenes": {
+                "mode": "random",
+                "objects": cfg.scene_objects,
+                "spec_version": SPEC_VERSION,
+                "ranges": {k: list(v) for k, v in RANGES.items()},
+                "per_episode": "episode attribute 'scene' (spec JSON)",
+            }
+        }
+    return {"scenes": {"mode": "file", "spec": first.to_dict()}}
 
 
 def _finished_shards(cfg: CollectConfig, wanted: dict[str, list[int]]) -> list[dict[str, Any]]:

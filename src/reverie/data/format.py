@@ -7,7 +7,8 @@
 
 Episode group: ``obs`` uint8 (L+1, Hi, Wi, 3), ``actions`` float32 (L, A), ``states`` float64
 (L+1, S); ``actions[t]`` is what the agent did after seeing ``obs[t]``, leading to ``obs[t+1]``.
-Attributes: ``seed`` (the env seed of the episode), ``factors`` (JSON of the factor values used).
+Attributes: ``seed`` (the env seed of the episode), ``factors`` (JSON of the factor values used),
+and for scene collections ``scene`` (JSON of the episode's ``reverie.scenes.SceneSpec``).
 Every file is written to a temporary name and renamed, so a shard is either whole or absent.
 """
 
@@ -91,6 +92,7 @@ def write_episode(
     states: np.ndarray,
     seed: int,
     factors: dict[str, float],
+    scene: dict[str, Any] | None = None,
 ) -> None:
     # lzf: fast enough to load 100k frames in seconds, ~5-20x smaller on these renders.
     # track_times=False: identical episodes give byte-identical shards (checksums reproduce).
@@ -101,6 +103,8 @@ def write_episode(
     group.create_dataset("states", data=states.astype(np.float64), track_times=False)
     group.attrs["seed"] = seed
     group.attrs["factors"] = json.dumps(factors, sort_keys=True)
+    if scene is not None:  # the episode's SceneSpec (reverie.scenes), as JSON
+        group.attrs["scene"] = json.dumps(scene, sort_keys=True)
 
 
 def load_manifest(root: str | Path) -> dict[str, Any]:

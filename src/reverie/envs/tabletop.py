@@ -30,30 +30,46 @@ Editing the scene (the physics suite builds impossible clips this way):
 - Gravity is the ``gravity`` factor, a signed multiple of 9.81 m/s² downward: ``set_factors(
   {"gravity": -1.0})`` mid-episode flips it (objects fall up). Randomisation (``randomize=physics``)
   only draws it from [0.5, 1.5]; negative values come only from explicit requests.
+
+Scenes: ``make("tabletop", scene=spec)`` (a ``reverie.scenes.SceneSpec``: 1–4 cubes, balls or
+cylinders with sizes, masses, frictions, bounciness and colours; the table's friction, gravity,
+light and camera) builds the world from the spec instead; ``reverie.scenes.mjcf`` writes its MJCF
+and the few facts the env needs (names, kinds, sizes, colours, start state). Objects are then
+named ``obj0 … obj{K-1}``, start at the spec's poses (only the pusher's start is drawn), keep the
+spec's colours (the ``*_hue`` factors colour only the default objects) and the state layout above
+holds with ``K = len(spec.objects)`` objects: ``4 + 13·K`` floats. ``set_scene(spec)`` rebuilds
+the env in another world (the layout may change). Factors still apply, as multipliers and offsets
+from the spec's values. Without a scene the default world is exactly as it was (same MJCF, byte
+for byte).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 from reverie.envs.base import Factor
-from reverie.envs.mujoco_base import MujocoEnv, hsv_rgba, visual_xml
+from reverie.envs.mujoco_base import MujocoEnv, hsv_rgba
+from reverie.envs.tabletop_scene import (  # noqa: F401  (the table's numbers, re-exported)
+    OCCLUDER_HALF,
+    OCCLUDER_PARKED,
+    PUSHER_RADIUS,
+    PUSHER_RANGE,
+    PUSHER_SPEED,
+    PUSHER_START,
+    TABLE_BRIGHTNESS,
+    TABLE_HALF,
+    TABLE_RGB,
+    TABLE_TOP,
+    tabletop_xml,
+)
 
-TABLE_HALF = 0.4  # m, half side of the square table top
-TABLE_TOP = 0.4  # m, height of the table surface above the floor
-PUSHER_RADIUS = 0.03
-PUSHER_RANGE = 0.48  # m, pusher slide limits: past the edge, so it can get behind any object
-PUSHER_START = 0.35  # m, starts and goals keep the pusher over the table
-PUSHER_SPEED = 0.5  # m/s at |action| = 1 and actuator_gain = 1
 GOAL_HALF = 0.25  # m, goals (and starts) keep objects this close to the centre: reachable
 SUCCESS_TOL = 0.04  # m, per object, 3-D distance
 RANDOM_GRAVITY = (0.5, 1.5)  # what physics randomisation draws; flips come from set_factors
 HIDDEN_AT = np.array([10.0, 10.0])  # m, where hide_object parks things (off camera, on the floor)
-OCCLUDER_HALF = (0.12, 0.01, 0.18)  # m, half-extents of the occluding screen (0.24 wide, 0.36 tall)
-OCCLUDER_PARKED = np.array([-10.0, 10.0, -1.0])  # m, where the screen waits: off camera
 
 # name, MJCF geom type, size (half-extent or radius), mass (kg), default hue
 OBJECTS = (
@@ -106,7 +122,9 @@ class TabletopEnv(MujocoEnv):
         "cube_hue": Factor(0.0, 0.0, 1.0, "hue of the cube"),
         "ball_hue": Factor(0.6, 0.0, 1.0, "hue of the ball"),
         "cube2_hue": Factor(0.33, 0.0, 1.0, "hue of the second cube (n_objects=3)"),
-        "table_brightness": Factor(0.55, 0.3, 0.8, "brightness of the (wooden) table top"),
+        "table_brightness": Factor(
+            TABLE_BRIGHTNESS, 0.3, 0.8, "brightness of the (wooden) table top"
+        ),
         "light": Factor(1.0, 0.4, 1.3, "multiplier on the overhead light's diffuse colour"),
         "ambient": Factor(0.25, 0.0, 0.5, "headlight ambient level"),
         "camera_dx": Factor(0.0, -0.05, 0.05, "camera offset along x (m)"),
@@ -121,68 +139,48 @@ class TabletopEnv(MujocoEnv):
         randomize: str = "none",
         render_mode: str = "rgb_array",
         n_objects: int = 2,
+        scene: Any = None,
     ) -> None:
-        if n_objects not in (2, 3):
+        # A scene (``reverie.scenes.SceneSpec``) decides the objects; only ``reverie.scenes``
+        # knows its fields: the env asks it for MJCF (``scene_xml``) and a few per-object facts.
+        self.scene = None
+        if scene is not None:
+            from reverie.scenes import mjcf as scene_mjcf
+
+            self.scene = scene_mjcf.placed(scene)
+            self._scene_mjcf = scene_mjcf
+            n_objects = len(scene_mjcf.object_names(self.scene))
+        elif n_objects not in (2, 3):
             raise ValueError(f"tabletop n_objects must be 2 or 3, got {n_objects}")
         self.n_objects = n_objects
         super().__init__(size=size, factors=factors, randomize=randomize, render_mode=render_mode)
 
     @property
     def object_names(self) -> tuple[str, ...]:
+        if self.scene is not None:
+            return self._scene_mjcf.object_names(self.scene)
         return tuple(name for name, *_ in OBJECTS[: self.n_objects])
 
+    def set_scene(self, scene: Any) -> None:
+        """Rebuild the world from another ``SceneSpec`` (the number of objects, and so the state
+        layout, may change); factors keep their values. Takes effect now; reset() to start."""
+        self.close()
+        self.__init__(  # type: ignore[misc]
+            size=self.size,
+            factors=self._base_factors,
+            randomize=self.randomize,
+            render_mode=self.render_mode,
+            scene=scene,
+        )
+
     def _build_xml(self) -> str:
+        if self.scene is not None:
+            return self._scene_mjcf.scene_xml(self.scene, self.size)
         objects = "".join(
             _object_xml(name, kind, half, mass, x=0.15 * k - 0.15)
             for k, (name, kind, half, mass, _) in enumerate(OBJECTS[: self.n_objects])
         )
-        leg = TABLE_HALF - 0.05
-        legs = "".join(
-            f'<geom type="box" size="0.025 0.025 {TABLE_TOP / 2 - 0.01}" '
-            f'pos="{sx * leg} {sy * leg} {TABLE_TOP / 2 - 0.01}" rgba="0.35 0.25 0.18 1"/>'
-            for sx in (-1, 1)
-            for sy in (-1, 1)
-        )
-        # Collision groups: table, legs and floor are contype 1; objects collide with all (3);
-        # the pusher (2) only with objects, so it glides over the table without friction.
-        return f"""
-<mujoco model="tabletop">
-  <compiler angle="radian"/>
-  <option timestep="0.01" integrator="implicitfast">
-    <flag warmstart="disable"/>
-  </option>
-  {visual_xml(self.size, 0.25)}
-  <default>
-    <geom contype="1" conaffinity="1" friction="0.5 0.005 0.0001"/>
-  </default>
-  <worldbody>
-    <light name="sun" pos="0.3 -0.3 2.5" dir="-0.1 0.1 -1" directional="true"
-           diffuse="0.55 0.55 0.55" specular="0 0 0"/>
-    <camera name="main" pos="0 -0.9 1.9" xyaxes="1 0 0 0 1.7 0.9" fovy="40"/>
-    <geom name="floor" type="plane" size="3 3 0.05" rgba="0.45 0.5 0.55 1"/>
-    <body name="table">
-      <geom name="table_top" type="box" size="{TABLE_HALF} {TABLE_HALF} 0.02"
-            pos="0 0 {TABLE_TOP - 0.02}" rgba="0.55 0.4 0.28 1"/>
-      {legs}
-    </body>
-    <body name="pusher" pos="0 0 {TABLE_TOP + 0.045}">
-      <joint name="pusher_x" type="slide" axis="1 0 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
-      <joint name="pusher_y" type="slide" axis="0 1 0" range="-{PUSHER_RANGE} {PUSHER_RANGE}"/>
-      <geom name="pusher" type="cylinder" size="{PUSHER_RADIUS} 0.04" mass="1.0" contype="2"
-            conaffinity="2" rgba="0.15 0.15 0.15 1"/>
-    </body>
-    {objects}
-    <body name="occluder" mocap="true" pos="{" ".join(map(str, OCCLUDER_PARKED))}">
-      <geom name="occluder" type="box" size="{" ".join(map(str, OCCLUDER_HALF))}" contype="0"
-            conaffinity="0" rgba="0.82 0.82 0.78 1"/>
-    </body>
-  </worldbody>
-  <actuator>
-    <!-- force = kv (gain·ctrl - v): the pusher tracks gain·ctrl m/s; _apply_factors sets gain -->
-    <velocity name="pusher_x" joint="pusher_x" kv="60" ctrlrange="-1 1"/>
-    <velocity name="pusher_y" joint="pusher_y" kv="60" ctrlrange="-1 1"/>
-  </actuator>
-</mujoco>"""
+        return tabletop_xml(self.size, objects)
 
     def _setup(self) -> None:
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -194,6 +192,15 @@ class TabletopEnv(MujocoEnv):
         self._table = self._geom_id("table_top")
         self._occluder = int(m.body_mocapid[self._body_id("occluder")])
         assert m.nq == 2 + 7 * self.n_objects and m.nv == 2 + 6 * self.n_objects
+        if self.scene is None:
+            self._kinds = tuple(kind for _, kind, *_ in OBJECTS[: self.n_objects])
+            self._halves = tuple(half for _, _, half, *_ in OBJECTS[: self.n_objects])
+            self._base_rgba: tuple[np.ndarray, ...] | None = None
+        else:
+            self._kinds = self._scene_mjcf.geom_types(self.scene)
+            self._halves = self._scene_mjcf.half_sizes(self.scene)
+            self._base_rgba = self._scene_mjcf.colours(self.scene)
+        self._pair_friction = m.pair_friction.copy()  # scenes' object–table pairs (else empty)
         self._clear_edits()
 
     def _clear_edits(self) -> None:
@@ -214,18 +221,26 @@ class TabletopEnv(MujocoEnv):
             self._scale("body_mass", body, f["mass_scale"])
             self._scale("body_inertia", body, f["mass_scale"])
         self._scale("geom_friction", (slice(None), 0), f["friction"])
+        m.pair_friction[:, :2] = self._pair_friction[:, :2] * f["friction"]
         object_dofs = np.concatenate([np.arange(a, a + 6) for a in self._vadr])
         m.dof_damping[object_dofs] = f["damping"]
         m.opt.gravity[:] = self.nominal["gravity"] * f["gravity"]
         # Velocity actuator: force = gain·ctrl - kv·v, so the pusher settles at gain/kv·ctrl m/s.
         self._scale("actuator_gainprm", (slice(None), 0), PUSHER_SPEED * f["actuator_gain"])
         for i, (name, geom) in enumerate(zip(self.object_names, self._geoms)):
-            m.geom_rgba[geom] = self._rgba_override.get(i, hsv_rgba(f[f"{name}_hue"]))
+            base = (
+                hsv_rgba(f[f"{name}_hue"]) if self._base_rgba is None else self._base_rgba[i]
+            )  # a scene's colours are its own; the hue factors colour the default objects
+            m.geom_rgba[geom] = self._rgba_override.get(i, base)
             for field in ("geom_size", "geom_rbound", "geom_aabb"):
                 self._scale(field, geom, self._size_scale[i])
-        table_rgb = np.array([1.0, 0.73, 0.5]) * f["table_brightness"]
+        table_rgb = np.array(TABLE_RGB) * f["table_brightness"]
         m.geom_rgba[self._table, :3] = np.clip(table_rgb, 0, 1)
-        self._set_lighting(f["light"], f["ambient"])
+        ambient = f["ambient"]
+        if self.scene is not None:  # the factor moves the scene's own level, not replaces it
+            base = self._scene_mjcf.ambient(self.scene)
+            ambient = float(np.clip(base + ambient - 0.25, 0.0, 1.0))
+        self._set_lighting(f["light"], ambient)
         self._offset_camera(np.array([f["camera_dx"], f["camera_dy"], f["camera_dz"]]))
         self._refresh_constants()  # also runs mj_forward: camera and lights move now
 
@@ -242,7 +257,7 @@ class TabletopEnv(MujocoEnv):
     def _object_radius(self, i: int) -> float:
         """Horizontal reach of object ``i`` from its centre (a box's half-diagonal)."""
         half = float(self.model.geom_size[self._geoms[i], 0])
-        return half * (np.sqrt(2.0) if OBJECTS[i][1] == "box" else 1.0)
+        return half * (np.sqrt(2.0) if self._kinds[i] == "box" else 1.0)
 
     # ---------------------------------------------------------------------------- editing
     def _check_index(self, i: int) -> None:
@@ -305,7 +320,7 @@ class TabletopEnv(MujocoEnv):
         state = np.zeros(self.state_dim)
         state[:2] = pusher
         taken = [pusher]
-        for i, (_, kind, half, *_rest) in enumerate(OBJECTS[: self.n_objects]):
+        for i, (kind, half) in enumerate(zip(self._kinds, self._halves)):
             xy = self._place(rng, taken)
             taken.append(xy)
             yaw = rng.uniform(-np.pi, np.pi) if kind == "box" else 0.0
@@ -332,6 +347,9 @@ class TabletopEnv(MujocoEnv):
         if np.any(self._size_scale != 1.0) or self._rgba_override:
             self._clear_edits()
             self._apply_factors()
+        if self.scene is not None:
+            self.set_state(self._scene_mjcf.start_state(self.scene, self, rng))
+            return
         self.set_state(self._random_layout(rng, rng.uniform(-PUSHER_START, PUSHER_START, 2)))
 
     def _step_world(self, action: np.ndarray) -> None:

@@ -1,6 +1,9 @@
 """The ``reverie play`` server: FastAPI, one static page at ``/``, one WebSocket at ``/ws``.
 
     reverie play --checkpoint runs/tworoom [--env tworoom] [--host 127.0.0.1] [--port 8000]
+    reverie play --checkpoint runs/tabletop --prompt "two bouncy balls on an icy table"
+        (or --scene spec.json, --image frame.png: the world every session starts in; the page's
+        prompt box rebuilds it)
         [--samples 100 --iterations 10 --elites 10 --horizon 5]      # the planner's budget
     python -m reverie.viewer.server --checkpoint runs/tworoom      # same, without the CLI
 
@@ -35,6 +38,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from reverie.io import ReverieError
 from reverie.planning.options import PlannerOptions
 from reverie.viewer.play_model import load_play_model
 from reverie.viewer.protocol import dumps_reply
@@ -74,8 +78,16 @@ class PlayConfig:
     """Model steps one plan request may execute."""
     seed: int = 0
     """Seed of every session's first reset and random choices."""
+    prompt: str | None = None
+    """Start in the world this text describes (tabletop; see ``reverie world save``)."""
+    scene: Path | None = None
+    """Start in the world of this scene spec JSON."""
+    image: Path | None = None
+    """Start in the world recovered from this frame (PNG from the tabletop camera)."""
 
     def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.prompt, self.scene, self.image)) > 1:
+            raise ValueError("give at most one of --prompt, --scene, --image")
         if self.checkpoint is None:
             raise ValueError("--checkpoint RUN is required")
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
@@ -93,9 +105,18 @@ class PlayConfig:
             raise ValueError(f"--plan-fps must be > 0, got {self.plan_fps}")
         self.session_config()  # validates the session knobs (ValueError naming the field)
 
-    def session_config(self) -> SessionConfig:
+    def world(self) -> Any:
+        """The start world (``reverie.scenes.world.World``), or None for the env's own scene."""
+        if self.prompt is None and self.scene is None and self.image is None:
+            return None
+        from reverie.scenes.world import world_from
+
+        return world_from(prompt=self.prompt, scene=self.scene, image=self.image, seed=self.seed)
+
+    def session_config(self, world: Any = None) -> SessionConfig:
         """The per-connection settings these options make."""
         return SessionConfig(
+            world=world,
             pred_horizon=self.pred_horizon,
             planning=self.planning,
             plan_execute=min(2, self.planning.horizon),
@@ -154,6 +175,14 @@ def create_app(
     """The play app for ``checkpoint`` (loads the model now; ``ReverieError`` if it cannot)."""
     shared = load_play_model(checkpoint, env, policy)
     session_config = session_config or SessionConfig()
+    if session_config.world is not None:
+        from reverie.envs import env_class
+
+        if not hasattr(env_class(shared.env_name), "set_scene"):
+            raise ReverieError(
+                f"worlds from a prompt, spec or image need the tabletop env; this checkpoint "
+                f"plays {shared.env_name}"
+            )
     static = static_dir()
     index_html = (static / "index.html").read_text()
     app = FastAPI(title="reverie play", docs_url=None, redoc_url=None, openapi_url=None)
@@ -243,8 +272,14 @@ def serve(cfg: PlayConfig) -> None:
     import uvicorn
 
     torch.set_num_threads(cfg.threads)
+    world = cfg.world()
     app = create_app(
-        cfg.checkpoint, cfg.env, cfg.session_config(), cfg.max_sessions, cfg.plan_fps, cfg.policy
+        cfg.checkpoint,
+        cfg.env,
+        cfg.session_config(world),
+        cfg.max_sessions,
+        cfg.plan_fps,
+        cfg.policy,
     )
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     print(

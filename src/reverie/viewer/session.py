@@ -19,10 +19,13 @@ Messages in (JSON objects with a "type"):
            "policy": CEM in latent space or the trained policy (no search), the imagined
            trajectory (decoded), then its execution in the simulator, streamed
   reset    {"seed"?: int}
+  world    {"prompt": "two bouncy balls on an icy table"}: rebuild the simulator as that world
+           (envs that build from a scene spec); replies ``world`` (the parsed spec, ignored
+           words, clamping warnings) then a frame of the new world
   ping     {"t"?: any} → {"type": "pong", "t": ...}
 Replies: ``hello``, ``frame`` (images, surprise, true state, server_ms), ``plan``, ``plan_done``,
-``pong``, ``error``. The last reply to each message carries ``"final": true`` (the page keeps one
-request in flight). The wire format (parsing, images, JSON safety) is in ``protocol.py``.
+``world``, ``pong``, ``error``. The last reply to each message carries ``"final": true`` (the page
+keeps one request in flight). The wire format (parsing, images, JSON safety) is in ``protocol.py``.
 
 Surprise is the latent prediction error of the step just taken: the mean over D of
 (predict(last k real embeddings, action) − encode(new real frame))². Perturbations change the world
@@ -76,6 +79,8 @@ class SessionConfig:
     """Larger incoming messages get an error reply (and are not parsed)."""
     seed: int = 0
     """Seed of the first reset and of the session's random choices."""
+    world: Any = None
+    """The ``reverie.scenes.world.World`` every session starts in; None: the env's own scene."""
 
     def __post_init__(self) -> None:
         for name in ("plan_execute", "plan_max_steps", "max_message_bytes"):
@@ -98,7 +103,11 @@ class PlaySession:
 
         self.shared, self.config = shared, config
         self.model, self.decoder = shared.model, shared.decoder
-        self.env = make(shared.env_name, size=self.model.image_size)
+        self.world = config.world
+        if self.world is not None:
+            self.env = make(shared.env_name, size=self.model.image_size, scene=self.world.spec)
+        else:
+            self.env = make(shared.env_name, size=self.model.image_size)
         self.raw_dim = int(np.prod(self.env.action_space.shape))
         self.keymap = self.env.keymap
         self.rng = np.random.default_rng(config.seed)
@@ -112,6 +121,7 @@ class PlaySession:
             "perturb": self._on_perturb,
             "plan": self._on_plan,
             "reset": self._on_reset,
+            "world": self._on_world,
             "ping": self._on_ping,
         }
         self._reset(config.seed)
@@ -136,6 +146,8 @@ class PlaySession:
             "modes": list(MODES),
             "decoder_psnr": metrics.get("psnr_val"),
             "max_message_bytes": self.config.max_message_bytes,
+            "worlds": hasattr(self.env, "set_scene"),
+            "world": self.world.to_dict() if self.world is not None else None,
         }
 
     def initial_view(self) -> dict[str, Any]:
@@ -215,6 +227,22 @@ class PlaySession:
             raise ValueError('"seed" must be a non-negative integer')
         self._reset(seed if seed is not None else int(self.rng.integers(1 << 31)))
         yield self._view("reset")
+
+    def _on_world(self, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from reverie.scenes.world import world_from
+
+        if not hasattr(self.env, "set_scene"):
+            raise ValueError(f"{self.shared.env_name} is not built from scene specs: no prompts")
+        prompt = msg.get("prompt")
+        if not isinstance(prompt, str):
+            raise ValueError('world needs "prompt": "a red cube left of a blue ball"')
+        world = world_from(prompt=prompt)  # ReverieError: one line back to the page
+        self.env.set_scene(world.spec)
+        self.world = world
+        self.mode = "live"
+        self._reset(self.config.seed)
+        yield {"type": "world", **world.to_dict()}
+        yield self._view("world")
 
     def _on_ping(self, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
         t = msg.get("t")

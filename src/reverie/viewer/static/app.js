@@ -13,6 +13,7 @@ const S = {
   keys: new Set(), running: true, planning: false, mode: "live",
   frames: 0, liveFrames: 0, dreamFrames: 0, planFrames: 0, plans: 0, errors: [],
   surprise: [], surpriseMax: 0, latencies: [], frameTimes: [], state: null, lastEvent: "",
+  worlds: 0,
 };
 window.reverie = S;
 
@@ -116,6 +117,11 @@ function onMessage(ev) {
     sizeCanvases();
     status(`${msg.env} · checkpoint step ${msg.checkpoint_step}` +
       (msg.decoder_psnr != null ? ` · decoder ${msg.decoder_psnr.toFixed(1)} dB` : ""));
+    $("worldGroup").hidden = !msg.worlds;
+    if (msg.world) showWorld(msg.world);
+  } else if (msg.type === "world") {
+    showWorld(msg);
+    S.worlds++;
   } else if (msg.type === "frame") {
     onFrame(msg);
   } else if (msg.type === "plan") {
@@ -135,6 +141,17 @@ function onMessage(ev) {
   if (msg.final && S.planning && (msg.type === "plan_done" || msg.type === "error")) {
     S.planning = false;
   }
+}
+
+// The parsed world: its spec (one line per object), the words not understood, and a badge
+// when values were clamped into the family's training ranges.
+function showWorld(w) {
+  $("worldSpec").textContent = w.lines.join("\n");
+  $("ignored").textContent = w.ignored.length
+    ? "ignored: " + w.ignored.map((x) => `'${x}'`).join(", ") : "";
+  $("rangeBadge").hidden = !w.out_of_range;
+  $("rangeBadge").title = w.warnings.join("\n");
+  if (w.spec.prompt && !$("prompt").value) $("prompt").value = w.spec.prompt;
 }
 
 function status(text, bad = false) {
@@ -178,6 +195,7 @@ function connect() {
 
 // ----------------------------------------------------------------------------- inputs
 window.addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement) return; // typing a prompt does not drive
   const k = KEYS[e.key];
   if (!k) return;
   e.preventDefault();
@@ -199,6 +217,10 @@ for (const b of document.querySelectorAll("button.mode")) {
 for (const b of document.querySelectorAll("button.perturb")) {
   b.addEventListener("click", () => send({ type: "perturb", kind: b.dataset.kind }));
 }
+$("worldForm").addEventListener("submit", (e) => {
+  e.preventDefault();
+  send({ type: "world", prompt: $("prompt").value });
+});
 $("resync").addEventListener("click", () => send({ type: "resync" }));
 $("reset").addEventListener("click", () => send({ type: "reset" }));
 $("running").addEventListener("change", (e) => { S.running = e.target.checked; });
