@@ -83,6 +83,9 @@ class EvalConfig:
     """Factor overrides for the env, e.g. 'mass=2.0,friction=0.3' (the sim-to-real shifts)."""
     latency: int = 0
     """Action delay in env steps: the env executes each action this many steps late (a shift)."""
+    held_out_factors: bool = False
+    """Accept --factors in the factors' held-out limits, past their randomisation ranges (what
+    the ``visual-unseen`` shift preset needs; without it such values are refused)."""
     source_pairs: bool = False
     """Draw the start/goal pairs under the env's default factors, so source and shifted runs
     share them (a paired comparison; otherwise a slow shift makes the 25-step goals nearer)."""
@@ -283,8 +286,9 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if model is not None and frameskip != model.frameskip:
         raise ReverieError(f"--frameskip {frameskip} differs from the model's {model.frameskip}")
     factors = parse_factors(cfg.factors)
-    env = make(env_name, size=size, factors=factors)
-    twin = make(env_name, size=size, factors=factors)  # the oracle's simulator
+    held_out = {"held_out_factors": True} if cfg.held_out_factors else {}
+    env = make(env_name, size=size, factors=factors, **held_out)
+    twin = make(env_name, size=size, factors=factors, **held_out)  # the oracle's simulator
     if cfg.latency:
         env = LatencyEnv(env, cfg.latency)  # the oracle's twin plans without the delay
     # Pairs come from the source env (default factors) with --source-pairs, else from the env.
