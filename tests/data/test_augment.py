@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,18 @@ def test_each_op_does_what_it_says() -> None:
     assert abs(float((shifted * luma).sum() - (frame * luma).sum())) < 0.05 * float(
         (frame * luma).sum()
     )
+    # What a shift uncovers: the frame's darkest colour ("dark", as a camera offset shows the
+    # dark world outside) or the repeated border ("edge").
+    floor = torch.full((1, 3, 16, 16), 200.0)
+    floor[0, :, 8, 8] = torch.tensor([10.0, 20.0, 30.0])  # the darkest pixel
+    big = LookAugment(shift=4.0)
+    dark = augment_frames(floor, big, 0, 2)
+    edge = augment_frames(floor, dataclasses.replace(big, pad="edge"), 0, 2)
+    corners = dark[0, :, [0, 0, -1, -1], [0, -1, 0, -1]]  # (3, 4): one corner is uncovered
+    assert any(torch.allclose(corners[:, i], torch.tensor([10.0, 20.0, 30.0])) for i in range(4))
+    assert float(edge[0, :, [0, 0, -1, -1], [0, -1, 0, -1]].min()) == 200.0
+    with pytest.raises(ValueError, match="pad"):
+        LookAugment(pad="mirror")
     with pytest.raises(ValueError, match="brightness"):
         LookAugment(brightness=1.0)
     with pytest.raises(ValueError, match="shift"):

@@ -30,6 +30,7 @@ from einops import rearrange
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
+PADS = ("dark", "edge")
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,18 @@ class LookAugment:
     brightness: float = 0.0
     """Brightness multiplier drawn in [1 - b, 1 + b] (the renderers' ``lighting``)."""
     shift: float = 0.0
-    """Largest translation in pixels along each axis, sub-pixel (bilinear; edges replicated)."""
+    """Largest translation in pixels along each axis, sub-pixel (bilinear)."""
+    pad: str = "dark"
+    """What a shift uncovers: dark (each frame's darkest colour, as the renderers draw what lies
+    beyond the world: a camera offset shows a dark strip) | edge (the border pixels repeated)."""
 
     def __post_init__(self) -> None:
         for name in ("hue", "saturation", "contrast", "brightness", "shift"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"augmentation {name} must be finite and >= 0, got {value}")
+        if self.pad not in PADS:
+            raise ValueError(f"augmentation pad must be one of {', '.join(PADS)}, got {self.pad!r}")
         for name in ("saturation", "contrast", "brightness"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"augmentation {name} must be < 1, got {getattr(self, name)}")
@@ -62,10 +68,15 @@ class LookAugment:
 
 
 #: Named strengths for ``reverie train --augment``. ``look``: any hue, lighting ×0.6–1.4 and
-#: 3 px (~10 world units in Two-Room at 64 px) of camera; ``color`` / ``shift``: one half each.
+#: 3 px (~10 world units in Two-Room at 64 px) of camera; ``look-edge``: the same with the
+#: uncovered border repeated (what the first measured model used; its probes still read the
+#: camera offset off the dark strip a real offset shows); ``color`` / ``shift``: one half each.
 AUGMENTS: dict[str, LookAugment] = {
     "none": LookAugment(),
     "look": LookAugment(hue=0.5, saturation=0.3, contrast=0.2, brightness=0.4, shift=3.0),
+    "look-edge": LookAugment(
+        hue=0.5, saturation=0.3, contrast=0.2, brightness=0.4, shift=3.0, pad="edge"
+    ),
     "color": LookAugment(hue=0.5, saturation=0.3, contrast=0.2, brightness=0.4),
     "shift": LookAugment(shift=3.0),
 }
@@ -117,6 +128,14 @@ def augment_frames(
             theta[:, 0, 2] = u[:, 4] * aug.shift * 2 / W  # normalised coordinates span 2
             theta[:, 1, 2] = u[:, 5] * aug.shift * 2 / H
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (N, Hi, Wi, 2)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            if aug.pad == "edge":
+                x = F.grid_sample(
+                    x, grid, mode="bilinear", padding_mode="border", align_corners=False
+                )
+            else:  # zero padding around (x - fill) puts the fill colour where nothing was
+                luma = torch.einsum("c,ncp->np", _LUMA.to(x.device), x.flatten(2))  # (N, HiWi)
+                darkest = luma.argmin(dim=1)  # (N,)
+                fill = x.flatten(2)[torch.arange(N), :, darkest][:, :, None, None]  # (N, 3, 1, 1)
+                x = F.grid_sample(x - fill, grid, mode="bilinear", align_corners=False) + fill
         x = x * 255.0
     return x.reshape(*lead, *x.shape[1:])
