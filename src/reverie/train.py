@@ -153,8 +153,8 @@ class TrainConfig:
     """Held-out windows scored at every checkpoint."""
     augment: str = "none"
     """Per-frame look augmentation (``reverie.data.augment``): none | look (hue, saturation,
-    contrast, brightness, 3 px shift) | color | shift. Context and target frames get independent
-    draws, so the embedding learns to ignore the look (colours, lighting, camera)."""
+    contrast, brightness, 3 px shift) | look-edge | color | shift. Context and target frames get
+    independent draws, so the embedding learns to ignore the look (colours, lighting, camera)."""
     invariance: float = 0.0
     """Weight of an invariance term: MSE between embeddings of two augmented looks of the same
     frames (0: off; needs --augment; encodes every frame twice)."""

@@ -135,7 +135,13 @@ class ReverieEnv(gym.Env):
                 )
             low, high = known[name].limits(held_out)
             if not np.isfinite(value) or not low <= float(value) <= high:
-                raise ValueError(f"factor {name}={value} outside its range [{low}, {high}]")
+                wide = known[name].held_out
+                hint = (
+                    f" (held-out looks up to {list(wide)} only through the visual-unseen shift)"
+                    if wide is not None and not held_out and wide[0] <= value <= wide[1]
+                    else ""
+                )
+                raise ValueError(f"factor {name}={value} outside its range [{low}, {high}]{hint}")
             out[name] = float(value)
         return out
 
