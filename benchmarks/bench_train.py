@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_train.py                   # cpu preset, 64x64, 2 threads
     .venv/bin/python benchmarks/bench_train.py --preset gpu --device cuda --image-size 128
+    .venv/bin/python benchmarks/bench_train.py --preset lite --variants bf16+cl \
+        --augments none look                  # the cost of look augmentation (issue 15)
 
 Training frames/s counts frames through the encoder per second in the real training step (loss
 module, backward, AdamW update) on a synthetic batch of the preset's shape; each precision /
@@ -19,6 +21,7 @@ from contextlib import nullcontext
 
 import torch
 
+from reverie.data.augment import AUGMENTS
 from reverie.hardware import bf16_native, machine_line
 from reverie.models.jepa import JEPALoss
 from reverie.models.sigreg import build_regularizer
@@ -39,6 +42,7 @@ def train_fps(
     channels_last: bool,
     steps: int,
     repeats: int,
+    augment: str = "none",
 ) -> float:
     """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps."""
     torch.manual_seed(0)
@@ -53,6 +57,7 @@ def train_fps(
         cfg.lam,
         cfg.rollout_weight,
         cfg.rollout,
+        augment=AUGMENTS[augment],
     ).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     B, T = cfg.batch_size, cfg.history + cfg.rollout
@@ -125,6 +130,9 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--augments", nargs="+", default=["none"], help="look augmentations to time (--augment)"
+    )
     parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
     parser.add_argument("--horizon", type=int, default=5, help="rollout length")
     args = parser.parse_args()
@@ -165,8 +173,13 @@ def main() -> None:
     for name, bf16, cl in variants:
         if args.variants and short[name] not in args.variants:
             continue
-        fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats)
-        print(f"| training frames/s (median of {args.repeats}) | {name} | {fps:,.0f} |", flush=True)
+        for aug in args.augments:
+            fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats, aug)
+            label = name if aug == "none" else f"{name}, --augment {aug}"
+            print(
+                f"| training frames/s (median of {args.repeats}) | {label} | {fps:,.0f} |",
+                flush=True,
+            )
     for name, bf16 in (("fp32", False), ("bf16", True)):
         ms = rollout_ms(cfg, args.image_size, device, args.candidates, args.horizon, bf16)
         print(f"| rollout B={args.candidates}, H={args.horizon} | {name} | {ms:.2f} ms |")
