@@ -188,7 +188,9 @@ def _looks(args: argparse.Namespace, t0: float) -> None:
         new = [row[s]["success_rate"] for s in settings[1:] if s.startswith("visual")]
         keep = f"{100 * min(new) / src:.0f}%" if src and new else "-"
         cells = " | ".join(
-            f"{row[s or 'source']['success_rate']:g}% {row[s or 'source']['ci95']}"
+            "{:g}% [{:.0f}, {:.0f}]".format(
+                row[s or "source"]["success_rate"], *row[s or "source"]["ci95"]
+            )
             for s in settings
         )
         print(f"| {name} | {row['steps']} | {cells} | {keep} |")
