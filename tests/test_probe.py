@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from reverie.cli import main
-from reverie.probe import ProbeConfig, probe_table, ridge_r2, run_probe
+from reverie.probe import ProbeConfig, look_distance, probe_table, ridge_r2, run_probe
 from reverie.train import TrainConfig, train
 
 
@@ -41,6 +41,14 @@ def test_look_probe_detects_a_planted_look_and_reports_zero_without_it() -> None
     assert planted["hue"] > 0.9  # the look is in the embedding: the probe finds it
     assert absent["x"] > 0.95 and absent["y"] > 0.95  # state unaffected
     assert abs(absent["hue"]) < 0.15  # no look in the embedding: ~0 (or a little below)
+
+
+def test_look_distance_is_zero_for_identical_looks_and_grows_with_the_look() -> None:
+    rng = np.random.default_rng(0)
+    z = [rng.normal(size=(10, 8)) for _ in range(4)]
+    assert look_distance(z, z) == 0.0
+    moved = [e + 0.5 * rng.normal(size=8) for e in z]  # a per-episode look offset
+    assert 0.1 < look_distance(moved, z) < 1.0
 
 
 def test_ridge_r2_reports_none_for_a_constant_variable() -> None:
@@ -82,6 +90,7 @@ def test_probe_command_reports_state_and_look(
     assert set(result["state_r2"]) == {"x", "y", "vx", "vy"}
     assert {"agent_hue", "lighting", "camera_x", "camera_y"} <= set(result["look_r2"])
     assert result["look_r2"]["floor_tint"] is None  # never randomised: nothing to probe
+    assert result["look_distance"] > 0  # an untrained-ish encoder is not look-invariant
     assert json.loads(Path(result["out"]).read_text())["looks"] == "visual"
     out = tmp_path / "p.json"
     assert main(["probe", "--checkpoint", str(run), "--episodes", "6", "--out", str(out)]) == 0

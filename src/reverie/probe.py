@@ -12,6 +12,11 @@ env's randomisation ranges) or ``visual-unseen``-style wide draws are not used: 
 what the embedding carries, not robustness. An embedding invariant to the look keeps state R²
 high and drives look R² toward 0 (R² can be slightly negative on held-out data: no better than
 the mean). A variable that does not vary in the probe data is reported as None.
+
+With ``--looks visual`` every probe frame's state is also rendered in the default look (paired
+renders: ``set_state`` then render), and ``look_distance`` reports the mean embedding distance
+between the two looks of one state as a fraction of the mean distance between two different
+states (0: the look moves nothing; ~1: a new look moves the embedding as far as a new state).
 """
 
 from __future__ import annotations
@@ -128,6 +133,16 @@ def probe_table(
     return dict(zip(names, ridge_r2(x_tr, y_tr, x_te, y_te, alpha)))
 
 
+def look_distance(emb: list[np.ndarray], paired: list[np.ndarray], seed: int = 0) -> float:
+    """Mean ‖z(state, look) − z(state, default look)‖ over frames ÷ mean ‖z(s) − z(s')‖ between
+    random pairs of default-look frames."""
+    z_look, z_src = np.concatenate(emb), np.concatenate(paired)  # (N, D) each
+    same = float(np.linalg.norm(z_look - z_src, axis=1).mean())
+    perm = np.random.default_rng(seed).permutation(len(z_src))
+    other = float(np.linalg.norm(z_src - z_src[perm], axis=1).mean())
+    return round(same / max(other, 1e-12), 4)
+
+
 def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     """Collect episodes, encode them, fit the probes; writes and returns the result JSON."""
     from reverie.checkpoint import load_checkpoint, read_meta
@@ -146,7 +161,8 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     env = make(env_name, size=model.image_size, randomize=cfg.looks)
     eps = collect_episodes(env, cfg.episodes, base, cfg.steps, cfg.policy)
     look_names = list(env_class(env_name).visual_factors) if cfg.looks == "visual" else []
-    emb, states, looks = [], [], []
+    source = make(env_name, size=model.image_size) if look_names else None
+    emb, states, looks, paired = [], [], [], []
     with torch_threads(cfg.threads), torch.no_grad():
         for ep in eps:
             obs, _ = to_blocks(ep, model.frameskip)  # (T, 3, Hi, Wi)
@@ -156,6 +172,11 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
                 np.asarray(ep["states"][: (T - 1) * model.frameskip + 1 : model.frameskip])
             )
             looks.append(np.tile([[ep["factors"][k] for k in look_names]], (T, 1)))  # (T, V)
+            if source is not None:  # the same states in the default look
+                source.reset(seed=0)
+                frames = np.stack([source.render_state(s) for s in states[-1]])  # (T, Hi, Wi, 3)
+                src = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+                paired.append(model.encode(src).float().numpy())  # (T, D)
     S = states[0].shape[1]
     names = list(STATE_NAMES.get(env_name, ()))
     names = names if len(names) == S else [f"s{i}" for i in range(S)]
@@ -169,6 +190,7 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
         "augment": (meta.get("train") or {}).get("augment", "none"),
         "state_r2": probe_table(emb, states, names, cfg.alpha),
         "look_r2": probe_table(emb, looks, look_names, cfg.alpha) if look_names else {},
+        "look_distance": look_distance(emb, paired, cfg.seed) if paired else None,
     }
     result["wall_seconds"] = round(time.perf_counter() - t0, 2)
     out = cfg.out or cfg.checkpoint / f"probe_{cfg.looks}.json"
@@ -183,4 +205,8 @@ def format_table(result: dict[str, Any]) -> str:
     for kind in ("state", "look"):
         for name, r2 in result[f"{kind}_r2"].items():
             lines.append(f"{name:<14} {kind:<6} {'n/a' if r2 is None else f'{r2:.3f}'}")
+    if result.get("look_distance") is not None:
+        lines.append(
+            f"look distance (two looks of one state / two states): {result['look_distance']}"
+        )
     return "\n".join(lines)
