@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from reverie.cli import main
-from reverie.probe import ProbeConfig, look_distance, probe_table, ridge_r2, run_probe
+from reverie.probe import (
+    ProbeConfig,
+    look_distance,
+    probe_section,
+    probe_table,
+    ridge_r2,
+    run_probe,
+)
 from reverie.train import TrainConfig, train
 
 
@@ -97,6 +104,8 @@ def test_probe_command_reports_state_and_look(
     printed = capsys.readouterr().out
     assert "state" in printed and "R²" in printed
     assert json.loads(out.read_text())["look_r2"] == {}
+    assert "Probes" in probe_section(run) and "look distance" in probe_section(run)
+    assert probe_section(tmp_path) == ""
     assert main(["probe", "--checkpoint", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err

@@ -210,3 +210,31 @@ def format_table(result: dict[str, Any]) -> str:
             f"look distance (two looks of one state / two states): {result['look_distance']}"
         )
     return "\n".join(lines)
+
+
+def probe_section(run_dir: str | Path) -> str:
+    """HTML for the probe results (``probe_*.json``) in ``run_dir`` ('' when there are none)."""
+    import html
+    import json
+
+    rows = []
+    for path in sorted(Path(run_dir).glob("probe_*.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        cells = {**r.get("state_r2", {}), **r.get("look_r2", {})}
+        text = ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in cells.items())
+        dist = r.get("look_distance")
+        rows.append(
+            f"<tr><td>{html.escape(str(r.get('looks')))}</td><td>{html.escape(text)}</td>"
+            f"<td>{'' if dist is None else dist}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        "<h3>Probes (held-out R²: state should be high, look near 0)</h3><table><tr>"
+        "<th>looks</th><th>R² per variable</th><th>look distance</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )

@@ -73,7 +73,8 @@ def test_every_frame_gets_its_own_look_and_draws_are_seeded() -> None:
     obs = frame.expand(2, 4, 3, 32, 32)  # (B, T, 3, Hi, Wi)
     out = augment_frames(obs, AUGMENTS["look"], seed=0, step=5)
     assert out.shape == obs.shape and out.dtype == torch.float32
-    assert float(out.min()) >= 0.0 and float(out.max()) <= 255.0
+    # In [0, 255] up to float rounding (the dark padding adds the fill colour back).
+    assert float(out.min()) >= -1e-3 and float(out.max()) <= 255.0 + 1e-3
     flat = out.flatten(0, 1)
     for i in range(len(flat)):
         for j in range(i):

@@ -90,8 +90,8 @@ def generator_for(seed: int, step: int) -> torch.Generator:
 def augment_frames(
     obs: torch.Tensor, aug: LookAugment, seed: int, step: int, salt: int = 0
 ) -> torch.Tensor:
-    """Frames (..., 3, Hi, Wi) uint8 or float in [0, 255] → float32 in [0, 255], every frame
-    with its own draw. ``salt`` gives a second, independent draw of the same step (two views)."""
+    """Frames (..., 3, Hi, Wi) uint8 or float in [0, 255] → float32 in [0, 255] (up to float
+    rounding), every frame with its own draw. ``salt`` gives a second, independent draw of the same step (two views)."""
     x, lead = obs, obs.shape[:-3]
     with torch.autocast(obs.device.type, enabled=False):
         x = rearrange(x.float(), "... c h w -> (...) c h w") / 255.0  # (N, 3, Hi, Wi)
