@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_train.py                   # cpu preset, 64x64, 2 threads
     .venv/bin/python benchmarks/bench_train.py --preset gpu --device cuda --image-size 128
     .venv/bin/python benchmarks/bench_train.py --preset lite --variants bf16+cl \
-        --augments none look                  # the cost of look augmentation (issue 15)
+        --augments none look look+inv1        # the cost of look augmentation (issue 15)
 
 Training frames/s counts frames through the encoder per second in the real training step (loss
 module, backward, AdamW update) on a synthetic batch of the preset's shape; each precision /
@@ -44,7 +44,9 @@ def train_fps(
     repeats: int,
     augment: str = "none",
 ) -> float:
-    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps."""
+    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps (``augment``:
+    an ``--augment`` name, ``+invW`` adding ``--invariance W``, e.g. ``look+inv1``)."""
+    augment, _, inv = augment.partition("+inv")
     torch.manual_seed(0)
     model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=image_size)).to(
         device
@@ -58,6 +60,7 @@ def train_fps(
         cfg.rollout_weight,
         cfg.rollout,
         augment=AUGMENTS[augment],
+        invariance=float(inv or 0),
     ).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     B, T = cfg.batch_size, cfg.history + cfg.rollout
@@ -131,7 +134,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--augments", nargs="+", default=["none"], help="look augmentations to time (--augment)"
+        "--augments",
+        nargs="+",
+        default=["none"],
+        help="look augmentations to time (--augment names; NAME+invW adds --invariance W)",
     )
     parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
     parser.add_argument("--horizon", type=int, default=5, help="rollout length")
