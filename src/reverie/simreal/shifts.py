@@ -6,7 +6,8 @@
 A *shift* is a set of factor values (``reverie.envs.base.Factor``) plus ``latency`` (an integer
 delay in control steps: the env executes the action given ``latency`` steps earlier). Shift strings:
 
-- a preset name per env (``physics-mild``, ``physics-hard``, ``visual``, ``both``), or
+- a preset name per env (``physics-mild``, ``physics-hard``, ``visual``, ``visual-unseen``,
+  ``both``), or
 - ``name=value`` items, e.g. ``friction=0.3,mass=2.0,latency=1``.
 
 In a list of shifts (``ShiftConfig.shifts``) preset names and runs of ``name=value`` items are
@@ -16,7 +17,11 @@ Presets stay *inside* each env's factor ranges: the env refuses values outside t
 guard. "Out of range" therefore means out of the *training* distribution: a model trained at the
 default factors has never seen ``physics-hard`` (values near the range edges, plus one step of
 latency), while a model trained with ``collect --randomize physics`` has seen every value of it
-except the latency. ``PRESET_KIND`` records which is which for the report.
+except the latency. ``PRESET_KIND`` records which is which for the report. The one exception is
+``visual-unseen`` (Two-Room, Push-T; in ``HELD_OUT_PRESETS``): a look outside every randomisation
+range, so even a visually randomised or augmented model has never seen it. Its values lie in the
+factors' separate *held-out* limits (``Factor.held_out``), which only these presets unlock; the
+same values given as ``name=value`` items are refused like any other out-of-range value.
 
 For each shift ``run_shift`` writes ``OUT/shift_<name>.json``: closed-loop success (the protocol of
 ``reverie.evaluate``), ΔSR against the source with a Newcombe interval, and open-loop latent
