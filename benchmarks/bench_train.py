@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -34,18 +35,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_fps(
+def _train_step(
     cfg: TrainConfig,
     image_size: int,
     device: torch.device,
     bf16: bool,
     channels_last: bool,
-    steps: int,
-    repeats: int,
     augment: str = "none",
-) -> float:
-    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps (``augment``:
-    an ``--augment`` name, ``+invW`` adding ``--invariance W``, e.g. ``look+inv1``)."""
+) -> tuple[Callable[[int], None], int]:
+    """One real training step (loss module, backward, AdamW) on a synthetic batch, and the
+    frames it encodes (``augment``: an ``--augment`` name, ``+invW`` adding ``--invariance W``,
+    e.g. ``look+inv1``)."""
     augment, _, inv = augment.partition("+inv")
     torch.manual_seed(0)
     model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=image_size)).to(
@@ -76,17 +76,38 @@ def train_fps(
         loss.backward()
         opt.step()
 
-    for i in range(3):  # warmup: allocator, oneDNN primitive caches
-        step(i)
-    rates = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for i in range(steps):
+    return step, B * T
+
+
+def train_fps(
+    cfg: TrainConfig,
+    image_size: int,
+    device: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    steps: int,
+    repeats: int,
+    augments: tuple[str, ...] = ("none",),
+) -> list[float]:
+    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps, per augment.
+
+    The augments' blocks alternate (A B C A B C ...), so a load that drifts during the run
+    touches each of them alike: their ratio is the figure to trust on a shared machine.
+    """
+    steppers = [_train_step(cfg, image_size, device, bf16, channels_last, a) for a in augments]
+    for step, _ in steppers:
+        for i in range(3):  # warmup: allocator, oneDNN primitive caches
             step(i)
-        _sync(device)
-        rates.append(B * T * steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    rates: list[list[float]] = [[] for _ in steppers]
+    for _ in range(repeats):
+        for k, (step, frames) in enumerate(steppers):
+            _sync(device)
+            t0 = time.perf_counter()
+            for i in range(steps):
+                step(i)
+            _sync(device)
+            rates[k].append(frames * steps / (time.perf_counter() - t0))
+    return [statistics.median(r) for r in rates]
 
 
 @torch.no_grad()
@@ -179,11 +200,13 @@ def main() -> None:
     for name, bf16, cl in variants:
         if args.variants and short[name] not in args.variants:
             continue
-        for aug in args.augments:
-            fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats, aug)
+        augs = tuple(args.augments)
+        rates = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats, augs)
+        for aug, fps in zip(augs, rates):
             label = name if aug == "none" else f"{name}, --augment {aug}"
+            cost = f" ({rates[0] / fps:.2f}x the cost of {augs[0]})" if aug != augs[0] else ""
             print(
-                f"| training frames/s (median of {args.repeats}) | {label} | {fps:,.0f} |",
+                f"| training frames/s (median of {args.repeats}) | {label} | {fps:,.0f}{cost} |",
                 flush=True,
             )
     for name, bf16 in (("fp32", False), ("bf16", True)):
