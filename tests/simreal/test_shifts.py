@@ -170,6 +170,15 @@ def test_eval_refuses_out_of_range_factors_in_one_line(
     code = main(["shift", "--checkpoint", str(ckpt), "--shifts", "camera_x=-11"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "outside its range" in err
+    # The explicit flag unlocks the held-out limits (and nothing past them).
+    out = tmp_path / "e.json"
+    base = ["eval", "--env", "tworoom", "--planner", "random", "--episodes", "1", "--videos", "0"]
+    held = [*base, "--held-out-factors", "--out", str(out)]
+    assert main([*held, "--factors", "lighting=0.4,floor_tint=0.5"]) == 0
+    assert json.loads(out.read_text())["factors"]["lighting"] == 0.4
+    capsys.readouterr()
+    assert main([*held, "--factors", "lighting=5"]) == 1
+    assert "outside its range [0.3, 1.6]" in capsys.readouterr().err
 
 
 def test_delta_interval() -> None:
