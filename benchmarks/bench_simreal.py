@@ -7,6 +7,14 @@
     .venv/bin/python benchmarks/bench_simreal.py --checkpoint runs/demo --steps 4000 \
         --adapt-episodes 20 5 100 --out runs/bench_simreal           # reuse the demo's model
 
+    .venv/bin/python benchmarks/bench_simreal.py --looks --checkpoint runs/tw-base \
+        --look-checkpoint runs/tw-look --out runs/bench_looks       # look invariance (issue 15)
+
+``--looks`` measures the look instead (issue 15): the source model (``--checkpoint``, or trained
+here) and the same recipe trained with ``--augment`` (``--look-checkpoint``, or trained here), each
+on the same 50 source-look pairs under source / ``visual`` / ``visual-unseen`` / ``both``, and
+the share of its own source SR each model keeps under the new looks (target ≥ 90%).
+
 Steps: (1) collect ``--env`` data (Two-Room by default) at the default factors and train the
 *source* model (or take ``--checkpoint``); (2) collect with ``--randomize physics`` and train
 the *randomized* model;
@@ -45,18 +53,28 @@ from reverie.simreal.shifts import collect_episodes, make_shifted, open_loop_err
 from reverie.train import TrainConfig, train
 
 
-def _model(args: argparse.Namespace, name: str, randomize: str) -> Path:
-    data, run = args.out / f"data_{name}", args.out / f"model_{name}"
+def _model(
+    args: argparse.Namespace, name: str, randomize: str, augment: str = "none", data_name: str = ""
+) -> Path:
+    data, run = args.out / f"data_{data_name or name}", args.out / f"model_{name}"
     if has_checkpoint(run):
         return run  # reuse a finished run (delete it to retrain)
-    collect(
-        CollectConfig(
-            env=args.env, episodes=args.episodes, out=data, randomize=randomize, workers=2
-        ),
-        progress=False,
-    )
+    if not (data / "manifest.json").is_file():
+        collect(
+            CollectConfig(
+                env=args.env, episodes=args.episodes, out=data, randomize=randomize, workers=2
+            ),
+            progress=False,
+        )
     cfg = TrainConfig(
-        data=data, out=run, preset=args.preset, steps=args.steps, tensorboard=False, progress=False
+        data=data,
+        out=run,
+        preset=args.preset,
+        steps=args.steps,
+        minutes=args.minutes,
+        augment=augment,
+        tensorboard=False,
+        progress=False,
     )
     return train(cfg)
 
@@ -77,6 +95,7 @@ def _sr(args: argparse.Namespace, ckpt: Path | None, shift: str | None, tag: str
         oracle_iterations=args.oracle_iterations,
         factors=s.factor_string() if s else "",
         latency=s.latency if s else 0,
+        held_out_factors=bool(s and s.held_out),
         source_pairs=True,
     )
     keys = ("success_rate", "successes", "episodes", "ci95")
@@ -137,6 +156,53 @@ def _open_loop(args: argparse.Namespace, ckpt: Path, cache: dict) -> dict[str, l
         }
 
 
+def _looks(args: argparse.Namespace, t0: float) -> None:
+    """The look table (issue 15): each model under source / visual / visual-unseen / both."""
+    models = {
+        "without": args.checkpoint or _model(args, "look_base", "none", data_name="source"),
+        f"--augment {args.augment}": args.look_checkpoint
+        or _model(args, "look_aug", "none", augment=args.augment, data_name="source"),
+    }
+    settings = [None, *args.look_shifts.split(",")]
+    rows: dict[str, Any] = {}
+    for name, ckpt in models.items():
+        tag = name.replace("--augment ", "aug_")
+        rows[name] = {
+            "checkpoint": str(ckpt),
+            "steps": read_meta(ckpt).get("step"),
+            "train_seconds": read_meta(ckpt).get("train_seconds"),
+            **{
+                (s or "source"): _sr(args, ckpt, s, f"look_{tag}_{s or 'source'}") for s in settings
+            },
+        }
+        print(f"{name}: {json.dumps(rows[name])}", flush=True)
+    heads = " | ".join(s or "source" for s in settings)
+    print(
+        f"\n{args.env}: {args.eval_episodes} source-look pairs per cell, CEM "
+        f"{args.samples}x{args.iterations}\n"
+    )
+    print(f"| model | steps | {heads} | worst new look ÷ source |")
+    print("|---|---|" + "---|" * len(settings) + "---|")
+    for name, row in rows.items():
+        src = row["source"]["success_rate"]
+        new = [row[s]["success_rate"] for s in settings[1:] if s.startswith("visual")]
+        keep = f"{100 * min(new) / src:.0f}%" if src and new else "-"
+        cells = " | ".join(
+            "{:g}% [{:.0f}, {:.0f}]".format(
+                row[s or "source"]["success_rate"], *row[s or "source"]["ci95"]
+            )
+            for s in settings
+        )
+        print(f"| {name} | {row['steps']} | {cells} | {keep} |")
+    result = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "rows": rows,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    atomic_write_json(args.out / "bench_looks.json", result)
+    print(f"\nwall {result['wall_seconds']}s; JSON: {args.out / 'bench_looks.json'}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="source model (skip training)")
@@ -160,10 +226,18 @@ def main() -> None:
     )
     p.add_argument("--adapt-steps", type=int, default=300)
     p.add_argument("--skip-randomized", action="store_true")
+    p.add_argument("--minutes", type=float, default=None, help="training budget per model")
+    p.add_argument("--looks", action="store_true", help="the look table (issue 15) instead")
+    p.add_argument("--look-checkpoint", type=Path, default=None, help="model trained --augment")
+    p.add_argument("--augment", default="look", help="augmentation of the --looks model")
+    p.add_argument("--look-shifts", default="visual,visual-unseen,both")
     args = p.parse_args()
     print(machine_line(), flush=True)  # every figure names its machine
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.looks:
+        _looks(args, t0)
+        return
 
     rows: dict[str, Any] = {"oracle": {"source": _sr(args, None, None, "oracle_source")}}
     rows["oracle"]["shift"] = _sr(args, None, args.shift, "oracle_shift")

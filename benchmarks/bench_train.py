@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_train.py                   # cpu preset, 64x64, 2 threads
     .venv/bin/python benchmarks/bench_train.py --preset gpu --device cuda --image-size 128
+    .venv/bin/python benchmarks/bench_train.py --preset lite --variants bf16+cl \
+        --augments none look look+inv1        # the cost of look augmentation (issue 15)
 
 Training frames/s counts frames through the encoder per second in the real training step (loss
 module, backward, AdamW update) on a synthetic batch of the preset's shape; each precision /
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
 
+from reverie.data.augment import AUGMENTS
 from reverie.hardware import bf16_native, machine_line
 from reverie.models.jepa import JEPALoss
 from reverie.models.sigreg import build_regularizer
@@ -31,16 +35,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_fps(
+def _train_step(
     cfg: TrainConfig,
     image_size: int,
     device: torch.device,
     bf16: bool,
     channels_last: bool,
-    steps: int,
-    repeats: int,
-) -> float:
-    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps."""
+    augment: str = "none",
+) -> tuple[Callable[[int], None], int]:
+    """One real training step (loss module, backward, AdamW) on a synthetic batch, and the
+    frames it encodes (``augment``: an ``--augment`` name, ``+invW`` adding ``--invariance W``,
+    e.g. ``look+inv1``)."""
+    augment, _, inv = augment.partition("+inv")
     torch.manual_seed(0)
     model = WorldModel(cfg.model_config(action_dim=2 * cfg.frameskip, image_size=image_size)).to(
         device
@@ -53,6 +59,8 @@ def train_fps(
         cfg.lam,
         cfg.rollout_weight,
         cfg.rollout,
+        augment=AUGMENTS[augment],
+        invariance=float(inv or 0),
     ).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     B, T = cfg.batch_size, cfg.history + cfg.rollout
@@ -68,17 +76,38 @@ def train_fps(
         loss.backward()
         opt.step()
 
-    for i in range(3):  # warmup: allocator, oneDNN primitive caches
-        step(i)
-    rates = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for i in range(steps):
+    return step, B * T
+
+
+def train_fps(
+    cfg: TrainConfig,
+    image_size: int,
+    device: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    steps: int,
+    repeats: int,
+    augments: tuple[str, ...] = ("none",),
+) -> list[float]:
+    """Median frames/s over ``repeats`` timed blocks of ``steps`` training steps, per augment.
+
+    The augments' blocks alternate (A B C A B C ...), so a load that drifts during the run
+    touches each of them alike: their ratio is the figure to trust on a shared machine.
+    """
+    steppers = [_train_step(cfg, image_size, device, bf16, channels_last, a) for a in augments]
+    for step, _ in steppers:
+        for i in range(3):  # warmup: allocator, oneDNN primitive caches
             step(i)
-        _sync(device)
-        rates.append(B * T * steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    rates: list[list[float]] = [[] for _ in steppers]
+    for _ in range(repeats):
+        for k, (step, frames) in enumerate(steppers):
+            _sync(device)
+            t0 = time.perf_counter()
+            for i in range(steps):
+                step(i)
+            _sync(device)
+            rates[k].append(frames * steps / (time.perf_counter() - t0))
+    return [statistics.median(r) for r in rates]
 
 
 @torch.no_grad()
@@ -125,6 +154,12 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--augments",
+        nargs="+",
+        default=["none"],
+        help="look augmentations to time (--augment names; NAME+invW adds --invariance W)",
+    )
     parser.add_argument("--candidates", type=int, default=300, help="rollout batch (CEM samples)")
     parser.add_argument("--horizon", type=int, default=5, help="rollout length")
     args = parser.parse_args()
@@ -165,8 +200,15 @@ def main() -> None:
     for name, bf16, cl in variants:
         if args.variants and short[name] not in args.variants:
             continue
-        fps = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats)
-        print(f"| training frames/s (median of {args.repeats}) | {name} | {fps:,.0f} |", flush=True)
+        augs = tuple(args.augments)
+        rates = train_fps(cfg, args.image_size, device, bf16, cl, args.steps, args.repeats, augs)
+        for aug, fps in zip(augs, rates):
+            label = name if aug == "none" else f"{name}, --augment {aug}"
+            cost = f" ({rates[0] / fps:.2f}x the cost of {augs[0]})" if aug != augs[0] else ""
+            print(
+                f"| training frames/s (median of {args.repeats}) | {label} | {fps:,.0f}{cost} |",
+                flush=True,
+            )
     for name, bf16 in (("fp32", False), ("bf16", True)):
         ms = rollout_ms(cfg, args.image_size, device, args.candidates, args.horizon, bf16)
         print(f"| rollout B={args.candidates}, H={args.horizon} | {name} | {ms:.2f} ms |")

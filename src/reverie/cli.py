@@ -228,6 +228,14 @@ def cmd_sysid(argv: list[str]) -> None:
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
 
+def cmd_probe(argv: list[str]) -> None:
+    from reverie.probe import ProbeConfig, format_table, run_probe
+
+    result = run_probe(parse_config(ProbeConfig, argv, "reverie probe"))
+    print(json.dumps(result, indent=2))
+    print(format_table(result))
+
+
 def cmd_eval(argv: list[str]) -> None:
     from reverie.evaluate import EvalConfig, evaluate
 
@@ -344,6 +352,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "policy": (cmd_policy, "goal-conditioned policies on a frozen world model: `policy train`"),
     "export": (cmd_export, "ONNX graphs of a run (encoder, predictor, rollout, decoder, policy)"),
     "physics": (cmd_physics, "violation-of-expectation clips: `physics generate|train-pixel|eval`"),
+    "probe": (cmd_probe, "ridge probes of the embedding: physical state and look factors (R²)"),
     "shift": (cmd_shift, "planning success under shifted physics/visuals (sim-to-real proxy)"),
     "adapt": (cmd_adapt, "few-shot adaptation of a checkpoint to a shift"),
     "sysid": (cmd_sysid, "estimate a shift's physical parameters from a few of its episodes"),

@@ -91,6 +91,9 @@ class EvalConfig:
     """Factor overrides for the env, e.g. 'mass=2.0,friction=0.3' (the sim-to-real shifts)."""
     latency: int = 0
     """Action delay in env steps: the env executes each action this many steps late (a shift)."""
+    held_out_factors: bool = False
+    """Accept --factors in the factors' held-out limits, past their randomisation ranges (what
+    the ``visual-unseen`` shift preset needs; without it such values are refused)."""
     source_pairs: bool = False
     """Draw the start/goal pairs under the env's default factors, so source and shifted runs
     share them (a paired comparison; otherwise a slow shift makes the 25-step goals nearer)."""
@@ -334,6 +337,8 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         if not hasattr(env_class(env_name), "set_scene"):
             raise ReverieError(f"--scene needs the tabletop env; this evaluation is {env_name}")
         world["scene"] = load_spec(cfg.scene)[0]
+    if cfg.held_out_factors:
+        world["held_out_factors"] = True
     env = make(env_name, size=size, factors=factors, **world)
     twin = make(env_name, size=size, factors=factors, **world)  # the oracle's simulator
     if cfg.latency:
@@ -438,7 +443,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "latency": cfg.latency,
         "bf16": use_bf16,
         "source_pairs": cfg.source_pairs,
-        "scene": world["scene"].to_dict() if world else None,
+        "scene": world["scene"].to_dict() if "scene" in world else None,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
         "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],

@@ -163,6 +163,9 @@ def build_report(run: str | Path, out: Path | None = None) -> Path:
     from reverie.simreal import simreal_section
 
     parts.append(simreal_section(run))
+    from reverie.probe import probe_section
+
+    parts.append(probe_section(run))
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"

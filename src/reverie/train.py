@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from reverie.data.augment import AUGMENTS
 from reverie.models.encoder import EncoderConfig
 from reverie.models.jepa import JEPALoss, batch_health, heldout_scores
 from reverie.models.predictor import PredictorConfig
@@ -150,6 +151,13 @@ class TrainConfig:
     """Fraction of episodes held out for validation metrics (at least one when there are two)."""
     val_windows: int | None = None
     """Held-out windows scored at every checkpoint."""
+    augment: str = "none"
+    """Per-frame look augmentation (``reverie.data.augment``): none | look (hue, saturation,
+    contrast, brightness, 3 px shift) | look-edge | color | shift. Context and target frames get
+    independent draws, so the embedding learns to ignore the look (colours, lighting, camera)."""
+    invariance: float = 0.0
+    """Weight of an invariance term: MSE between embeddings of two augmented looks of the same
+    frames (0: off; needs --augment; encodes every frame twice)."""
     grad_clip: float = 1.0
     """Gradient norm clip (0 disables)."""
     seed: int = 0
@@ -219,6 +227,14 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be finite and >= 0, got {value}")
         if self.lr == 0:
             raise ValueError("--lr must be > 0")
+        if self.augment not in AUGMENTS:
+            raise ValueError(
+                f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
+            )
+        if not (math.isfinite(self.invariance) and self.invariance >= 0):
+            raise ValueError(f"--invariance must be finite and >= 0, got {self.invariance}")
+        if self.invariance > 0 and self.augment == "none":
+            raise ValueError("--invariance needs an augmentation: pass --augment look")
         if not 0 <= self.ema_momentum < 1:
             raise ValueError(f"--ema-momentum must be in [0, 1), got {self.ema_momentum}")
         if not 0 <= self.val_fraction < 1:
@@ -309,7 +325,17 @@ def train(
         ema = None
         if cfg.regularizer == "ema":
             ema = copy.deepcopy(model.encoder).requires_grad_(False)
-        loss = JEPALoss(model, regularizer, cfg.lam, cfg.rollout_weight, cfg.rollout, ema)
+        loss = JEPALoss(
+            model,
+            regularizer,
+            cfg.lam,
+            cfg.rollout_weight,
+            cfg.rollout,
+            ema,
+            augment=AUGMENTS[cfg.augment],
+            invariance=cfg.invariance,
+            seed=cfg.seed,
+        )
         loss = loss.to(rt.device)
 
         # Step 3. The task the trainer runs: EMA follows the encoder, held-out scores at
@@ -353,6 +379,8 @@ def train(
                     "val_episodes": val_ids,
                 },
                 "train": cfg.to_json(),
+                # The strengths behind the --augment name, as this run applied them.
+                "augment": dataclasses.asdict(AUGMENTS[cfg.augment]),
             },
         )
         return fit(task, loop, cfg.out, rt, resume=cfg.resume, on_step=on_step).out

@@ -18,6 +18,7 @@ from reverie.io import ReverieError
 from reverie.planning.options import PlannerOptions
 from reverie.simreal import simreal_section
 from reverie.simreal.shifts import (
+    HELD_OUT_PRESETS,
     PRESET_NAMES,
     PRESETS,
     ShiftConfig,
@@ -91,11 +92,93 @@ def test_shift_strings_are_validated() -> None:
 
 def test_every_preset_is_valid_for_its_env() -> None:
     for env, presets in PRESETS.items():
-        assert set(presets) == set(PRESET_NAMES)
-        for name in PRESET_NAMES:
+        assert set(presets) <= set(PRESET_NAMES)
+        assert set(PRESET_NAMES) - set(presets) <= {"visual-unseen"}
+        for name in presets:
             shift = parse_shift(env, name)
             assert shift.factors or shift.latency
+            assert shift.held_out == (name in HELD_OUT_PRESETS)
         assert parse_shift(env, "physics-hard").latency == 1
+    assert {"tworoom", "pusht"} <= {e for e, p in PRESETS.items() if "visual-unseen" in p}
+
+
+@pytest.mark.parametrize("env", ["tworoom", "pusht"])
+def test_visual_unseen_lies_outside_the_randomisation_ranges(env: str) -> None:
+    from reverie.envs import env_class
+
+    factors = env_class(env).visual_factors
+    unseen = parse_shift(env, "visual-unseen")
+    outside = [k for k, v in unseen.factors.items() if not factors[k].low <= v <= factors[k].high]
+    # Lighting, camera and a colour (the floor's: the object hues span the whole circle).
+    assert {"lighting", "camera_x", "floor_tint"} <= set(outside)
+    # The same values typed by a user are refused in one line; so is a direct env build.
+    items = unseen.factor_string()
+    with pytest.raises(ValueError, match="outside its range") as e:
+        parse_shift(env, items)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="outside its range"):
+        make(env, factors=unseen.factors)
+    # Past even the held-out limits nothing is accepted.
+    with pytest.raises(ValueError, match="outside its range"):
+        make(env, factors={"lighting": 5.0}, held_out_factors=True)
+    sim = make_shifted(env, unseen)
+    assert sim.held_out_factors
+    obs, _ = sim.reset(seed=0)
+    assert obs.dtype == np.uint8 and obs.shape == (64, 64, 3)
+    assert all(sim.factors[k] == v for k, v in unseen.factors.items())
+
+
+@pytest.mark.parametrize("env", ["tworoom", "pusht"])
+def test_two_looks_of_one_state_render_the_same_physical_state(env: str) -> None:
+    source = make(env)
+    unseen = make_shifted(env, parse_shift(env, "visual-unseen"))
+    visual = make_shifted(env, parse_shift(env, "visual"))
+    source.reset(seed=1)
+    for _ in range(5):
+        source.step(source.action_space.sample())
+    state = source.get_state()
+    frames = []
+    for other in (unseen, visual):
+        other.reset(seed=7)
+        other.set_state(state)
+        np.testing.assert_array_equal(other.get_state(), state)  # set_state round trip
+        frames.append(other.render_state(state))
+        np.testing.assert_array_equal(other.get_state(), state)
+    ref = source.render_state(state)
+    assert not np.array_equal(ref, frames[0]) and not np.array_equal(ref, frames[1])
+
+
+def test_fixed_factors_are_never_drawn_by_randomisation() -> None:
+    env = make("tworoom", randomize="visual")
+    hues = set()
+    for seed in range(5):
+        env.reset(seed=seed)
+        assert env.factors["floor_tint"] == 0.0
+        hues.add(env.factors["agent_hue"])
+    assert len(hues) == 5
+
+
+def test_eval_refuses_out_of_range_factors_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reverie.cli import main
+
+    ckpt = tiny_checkpoint(tmp_path / "m")
+    code = main(["eval", "--checkpoint", str(ckpt), "--episodes", "1", "--factors", "lighting=0.4"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "outside its range [0.5, 1.3]" in err
+    code = main(["shift", "--checkpoint", str(ckpt), "--shifts", "camera_x=-11"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "outside its range" in err
+    # The explicit flag unlocks the held-out limits (and nothing past them).
+    out = tmp_path / "e.json"
+    base = ["eval", "--env", "tworoom", "--planner", "random", "--episodes", "1", "--videos", "0"]
+    held = [*base, "--held-out-factors", "--out", str(out)]
+    assert main([*held, "--factors", "lighting=0.4,floor_tint=0.5"]) == 0
+    assert json.loads(out.read_text())["factors"]["lighting"] == 0.4
+    capsys.readouterr()
+    assert main([*held, "--factors", "lighting=5"]) == 1
+    assert "outside its range [0.3, 1.6]" in capsys.readouterr().err
 
 
 def test_delta_interval() -> None:

@@ -29,16 +29,34 @@ KEYMAP_Y_DOWN = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "ri
 
 @dataclass(frozen=True)
 class Factor:
-    """One factor of variation: its default value, the range randomisation draws from, and why."""
+    """One factor of variation: its default value, the range randomisation draws from, and why.
+
+    ``held_out`` (visual factors) are wider limits the renderer draws correctly but that neither
+    randomisation nor a user's ``factors`` reach: only an env built with
+    ``held_out_factors=True`` (the ``visual-unseen`` shift preset) accepts them, so a held-out
+    look is never one a randomised model trained on.
+    """
 
     default: float
     low: float
     high: float
     doc: str
+    held_out: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.low <= self.default <= self.high:
             raise ValueError(f"factor default {self.default} outside [{self.low}, {self.high}]")
+        if (
+            self.held_out is not None
+            and not self.held_out[0] <= self.low <= self.high <= (self.held_out[1])
+        ):
+            raise ValueError(
+                f"held-out limits {self.held_out} must contain [{self.low}, {self.high}]"
+            )
+
+    def limits(self, held_out: bool = False) -> tuple[float, float]:
+        """The range a value must lie in (the wider held-out one where allowed and defined)."""
+        return self.held_out if held_out and self.held_out is not None else (self.low, self.high)
 
 
 class ReverieEnv(gym.Env):
@@ -81,6 +99,7 @@ class ReverieEnv(gym.Env):
         factors: dict[str, float] | None = None,
         randomize: str = "none",
         render_mode: str = "rgb_array",
+        held_out_factors: bool = False,
     ) -> None:
         if size < 16 or size > 512:
             raise ValueError(f"image size must be in [16, 512], got {size}")
@@ -90,7 +109,8 @@ class ReverieEnv(gym.Env):
         self.render_mode = render_mode
         self.randomize = randomize
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
-        self._base_factors = self.validate_factors(factors or {})
+        self.held_out_factors = held_out_factors
+        self._base_factors = self.validate_factors(factors or {}, held_out_factors)
         self.factors: dict[str, float] = dict(self._base_factors)
         self.goal: np.ndarray | None = None
         self._rng = np.random.default_rng()
@@ -101,8 +121,11 @@ class ReverieEnv(gym.Env):
         return {**cls.physics_factors, **cls.visual_factors}
 
     @classmethod
-    def validate_factors(cls, factors: dict[str, float]) -> dict[str, float]:
-        """Defaults overridden by ``factors``; unknown names or out-of-range values raise."""
+    def validate_factors(
+        cls, factors: dict[str, float], held_out: bool = False
+    ) -> dict[str, float]:
+        """Defaults overridden by ``factors``; unknown names or out-of-range values raise
+        (``held_out``: a factor's held-out limits, where it has them, replace its range)."""
         known = cls.all_factors()
         out = {k: f.default for k, f in known.items()}
         for name, value in factors.items():
@@ -110,9 +133,15 @@ class ReverieEnv(gym.Env):
                 raise ValueError(
                     f"unknown factor {name!r} for {cls.short_name}; known: {', '.join(known)}"
                 )
-            f = known[name]
-            if not np.isfinite(value) or not f.low <= float(value) <= f.high:
-                raise ValueError(f"factor {name}={value} outside its range [{f.low}, {f.high}]")
+            low, high = known[name].limits(held_out)
+            if not np.isfinite(value) or not low <= float(value) <= high:
+                wide = known[name].held_out
+                hint = (
+                    f" (held-out looks up to {list(wide)} only through the visual-unseen shift)"
+                    if wide is not None and not held_out and wide[0] <= value <= wide[1]
+                    else ""
+                )
+                raise ValueError(f"factor {name}={value} outside its range [{low}, {high}]{hint}")
             out[name] = float(value)
         return out
 
@@ -122,12 +151,15 @@ class ReverieEnv(gym.Env):
         groups["both"] = groups["physics"] + groups["visual"]
         for group in groups.get(self.randomize, []):
             for name, f in group.items():
-                factors[name] = float(rng.uniform(f.low, f.high))
+                if f.high > f.low:  # a fixed factor (held-out looks only) draws nothing
+                    factors[name] = float(rng.uniform(f.low, f.high))
         return factors
 
     def set_factors(self, factors: dict[str, float]) -> None:
         """Set factor values now (the physics-suite and sim-to-real code use this mid-episode)."""
-        self.factors.update(self.validate_factors({**self.factors, **factors}))
+        self.factors.update(
+            self.validate_factors({**self.factors, **factors}, self.held_out_factors)
+        )
         self._apply_factors()
 
     # ----------------------------------------------------------------------------- gym interface
@@ -140,7 +172,8 @@ class ReverieEnv(gym.Env):
         options = options or {}
         self.factors = self._draw_factors(self._rng)
         if "factors" in options:
-            self.factors.update(self.validate_factors({**self.factors, **options["factors"]}))
+            merged = {**self.factors, **options["factors"]}
+            self.factors.update(self.validate_factors(merged, self.held_out_factors))
         self._apply_factors()
         self._reset_world(self._rng)
         if options.get("state") is not None:

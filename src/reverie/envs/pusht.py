@@ -156,10 +156,16 @@ class PushTEnv(ReverieEnv):
     }
     visual_factors = {
         "block_hue": Factor(0.0, -0.5, 0.5, "hue shift of the T (turns; 0 = slate blue)"),
-        "lighting": Factor(1.0, 0.6, 1.3, "global brightness multiplier"),
-        "camera_x": Factor(0.0, -24.0, 24.0, "camera shift along x, in world units"),
-        "camera_y": Factor(0.0, -24.0, 24.0, "camera shift along y, in world units"),
-        "camera_angle": Factor(0.0, -5.0, 5.0, "camera roll about the table centre, degrees"),
+        # held_out: wider limits only the visual-unseen shift preset may use (see Factor).
+        "lighting": Factor(1.0, 0.6, 1.3, "global brightness multiplier", held_out=(0.4, 1.6)),
+        "camera_x": Factor(0.0, -24.0, 24.0, "camera shift along x, in world units", (-48, 48)),
+        "camera_y": Factor(0.0, -24.0, 24.0, "camera shift along y, in world units", (-48, 48)),
+        "camera_angle": Factor(
+            0.0, -5.0, 5.0, "camera roll about the table centre, degrees", held_out=(-10, 10)
+        ),
+        "floor_tint": Factor(
+            0.0, 0.0, 0.0, "table blended toward green (never randomised)", held_out=(0.0, 1.0)
+        ),
     }
 
     def __init__(self, size: int = 64, **kwargs) -> None:
@@ -431,7 +437,8 @@ class PushTEnv(ReverieEnv):
             block = np.array(colorsys.hsv_to_rgb(hue, 0.45, 0.72)) * 255
             raw = {
                 "outside": np.array([88.0, 94.0, 108.0]),
-                "floor": np.array([236.0, 234.0, 226.0]),
+                "floor": np.array([236.0, 234.0, 226.0]) * (1 - f["floor_tint"])
+                + np.array([150.0, 205.0, 150.0]) * f["floor_tint"],
                 "block": block,
                 "agent": np.array([226.0, 92.0, 58.0]),
             }

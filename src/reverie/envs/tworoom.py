@@ -46,11 +46,15 @@ class TwoRoomEnv(ReverieEnv):
         "gravity": Factor(0.0, -1.0, 1.0, "downward drift per step, as a fraction of VMAX/4"),
         "gain": Factor(1.0, 0.3, 2.0, "actuator gain: commanded speed multiplier"),
     }
+    # held_out: wider limits only the visual-unseen shift preset may use (Factor's docstring).
     visual_factors = {
         "agent_hue": Factor(0.0, 0.0, 1.0, "agent colour hue (0 = red)"),
-        "lighting": Factor(1.0, 0.5, 1.3, "global brightness multiplier"),
-        "camera_x": Factor(0.0, -8.0, 8.0, "camera shift along x, in world units"),
-        "camera_y": Factor(0.0, -8.0, 8.0, "camera shift along y, in world units"),
+        "lighting": Factor(1.0, 0.5, 1.3, "global brightness multiplier", held_out=(0.3, 1.6)),
+        "camera_x": Factor(0.0, -8.0, 8.0, "camera shift along x, in world units", (-16, 16)),
+        "camera_y": Factor(0.0, -8.0, 8.0, "camera shift along y, in world units", (-16, 16)),
+        "floor_tint": Factor(
+            0.0, 0.0, 0.0, "floor blended toward green (never randomised)", held_out=(0.0, 1.0)
+        ),
     }
 
     def __init__(self, size: int = 64, **kwargs) -> None:
@@ -235,7 +239,8 @@ class TwoRoomEnv(ReverieEnv):
     def _colours(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         light = self.factors["lighting"]
         agent = np.array(colorsys.hsv_to_rgb(self.factors["agent_hue"], 0.85, 0.95)) * 255
-        floor = np.array([235.0, 232.0, 222.0])
+        floor = np.array([235.0, 232.0, 222.0]) * (1 - self.factors["floor_tint"])
+        floor = floor + np.array([150.0, 205.0, 150.0]) * self.factors["floor_tint"]
         wall = np.array([60.0, 66.0, 80.0])
         return floor * light, wall * light, agent * light
 

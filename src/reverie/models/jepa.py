@@ -6,7 +6,10 @@
 
 Loss = teacher-forced next-embedding MSE (every step of each window predicted from the previous k
 embeddings and its action) + rollout MSE (the last ``rollout`` frames predicted autoregressively
-from the first ones) + λ·SIGReg over all embeddings of the batch. Targets are not stop-gradiented
+from the first ones) + λ·SIGReg over all embeddings of the batch. With ``augment`` every frame is
+seen under its own random look first (``reverie.data.augment``: context and target frames drawn
+independently, so the look is unpredictable noise), and ``invariance`` > 0 adds the MSE between
+the embeddings of two such looks of the same frames. Targets are not stop-gradiented
 (as in LeWM: SIGReg keeps the encoder from collapsing); with an ``ema`` encoder they come from that
 EMA copy instead. ``reverie.train`` and ``reverie.simreal.adapt`` hand this module to the trainer.
 """
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from reverie.data.augment import LookAugment, augment_frames
 from reverie.models.sigreg import embedding_health
 from reverie.models.world_model import WorldModel, teacher_forcing_pairs
 
@@ -35,16 +39,27 @@ class JEPALoss(nn.Module):
         rollout_weight: float,
         rollout: int,
         ema: nn.Module | None = None,
+        augment: LookAugment | None = None,
+        invariance: float = 0.0,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.model, self.regularizer, self.ema = model, regularizer, ema
         self.lam, self.rollout_weight, self.rollout = lam, rollout_weight, rollout
+        # None or an inactive augmentation: frames reach the encoder untouched (bit-identical).
+        self.augment = augment if augment is not None and augment.active else None
+        self.invariance, self.seed = invariance, seed
+        if invariance > 0 and self.augment is None:
+            raise ValueError("an invariance weight needs an augmentation (--augment)")
 
     def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         obs, actions = batch["obs"], batch["actions"]  # (B, T, 3, Hi, Wi) uint8, (B, T-1, A')
         B, T = obs.shape[:2]
         k, H = self.model.history, self.rollout
-        z = self.model.encode(obs)  # (B, T, D)
+        seen = obs
+        if self.augment is not None:  # every frame its own look: (B, T, 3, Hi, Wi) float
+            seen = augment_frames(obs, self.augment, self.seed, step)
+        z = self.model.encode(seen)  # (B, T, D)
         target = z
         if self.ema is not None:  # EMA target encoder: targets carry no gradient
             with torch.no_grad():
@@ -63,10 +78,15 @@ class JEPALoss(nn.Module):
             terms["rollout"] = F.mse_loss(future.float(), target[:, T - H :].float())
         if self.regularizer is not None:
             terms["reg"] = self.regularizer(rearrange(z, "b t d -> (b t) d"), step)
+        if self.invariance > 0:  # a second look of the same frames must embed the same
+            assert self.augment is not None
+            other = augment_frames(obs, self.augment, self.seed, step, salt=1)
+            terms["invariance"] = F.mse_loss(z.float(), self.model.encode(other).float())
         terms["loss"] = (
             terms["pred"]
             + self.rollout_weight * terms.get("rollout", 0.0)
             + self.lam * terms.get("reg", 0.0)
+            + self.invariance * terms.get("invariance", 0.0)
         )
         terms["z"] = z.detach()
         return terms

@@ -6,7 +6,8 @@
 A *shift* is a set of factor values (``reverie.envs.base.Factor``) plus ``latency`` (an integer
 delay in control steps: the env executes the action given ``latency`` steps earlier). Shift strings:
 
-- a preset name per env (``physics-mild``, ``physics-hard``, ``visual``, ``both``), or
+- a preset name per env (``physics-mild``, ``physics-hard``, ``visual``, ``visual-unseen``,
+  ``both``), or
 - ``name=value`` items, e.g. ``friction=0.3,mass=2.0,latency=1``.
 
 In a list of shifts (``ShiftConfig.shifts``) preset names and runs of ``name=value`` items are
@@ -16,7 +17,11 @@ Presets stay *inside* each env's factor ranges: the env refuses values outside t
 guard. "Out of range" therefore means out of the *training* distribution: a model trained at the
 default factors has never seen ``physics-hard`` (values near the range edges, plus one step of
 latency), while a model trained with ``collect --randomize physics`` has seen every value of it
-except the latency. ``PRESET_KIND`` records which is which for the report.
+except the latency. ``PRESET_KIND`` records which is which for the report. The one exception is
+``visual-unseen`` (Two-Room, Push-T; in ``HELD_OUT_PRESETS``): a look outside every randomisation
+range, so even a visually randomised or augmented model has never seen it. Its values lie in the
+factors' separate *held-out* limits (``Factor.held_out``), which only these presets unlock; the
+same values given as ``name=value`` items are refused like any other out-of-range value.
 
 For each shift ``run_shift`` writes ``OUT/shift_<name>.json``: closed-loop success (the protocol of
 ``reverie.evaluate``), ΔSR against the source with a Newcombe interval, and open-loop latent
@@ -54,12 +59,18 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
         "physics-hard": {"mass": 3.0, "friction": 0.1, "damping": 0.1, "gravity": 0.4,
                          "gain": 1.5, LATENCY: 1},
         "visual": {"agent_hue": 0.6, "lighting": 0.7, "camera_x": 6.0, "camera_y": -6.0},
+        # Outside every randomisation range: darker, further off-centre, a green floor (the
+        # agent hue already spans the whole circle, so the new colour is the floor's).
+        "visual-unseen": {"agent_hue": 0.8, "lighting": 0.4, "camera_x": -11.0, "camera_y": 11.0,
+                          "floor_tint": 0.5},
     },
     "pusht": {
         "physics-mild": {"mass": 1.3, "friction": 1000.0, "gain": 0.85},
         "physics-hard": {"mass": 1.9, "friction": 1500.0, "damping": 6.0,
                          "contact_friction": 0.15, "gain": 0.6, LATENCY: 1},
         "visual": {"block_hue": 0.3, "lighting": 0.75, "camera_x": 16.0, "camera_angle": 4.0},
+        "visual-unseen": {"block_hue": -0.3, "lighting": 0.5, "camera_x": -32.0, "camera_y": 32.0,
+                          "camera_angle": -7.0, "floor_tint": 0.5},
     },
     "reacher": {
         "physics-mild": {"mass_scale": 1.3, "damping": 1.3, "actuator_gain": 0.85},
@@ -77,12 +88,16 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
 # fmt: on
 for _env_presets in PRESETS.values():  # "both" = the mild physics shift seen through new visuals
     _env_presets["both"] = {**_env_presets["physics-mild"], **_env_presets["visual"]}
-PRESET_NAMES = ("physics-mild", "physics-hard", "visual", "both")
+PRESET_NAMES = ("physics-mild", "physics-hard", "visual", "visual-unseen", "both")
+#: Presets allowed past the factor ranges, into the factors' held-out limits (``Factor``); a
+#: user's name=value items never are.
+HELD_OUT_PRESETS = ("visual-unseen",)
 #: Relation of each preset to a model trained at the defaults / with randomisation.
 PRESET_KIND = {
     "physics-mild": "in-range (mild)",
     "physics-hard": "out-of-range for a default-trained model (range edges + latency)",
     "visual": "in-range visual",
+    "visual-unseen": "held-out visual: outside every randomisation range",
     "both": "in-range physics + visual",
 }
 
@@ -94,21 +109,29 @@ class Shift:
     name: str
     factors: dict[str, float]
     latency: int = 0
+    held_out: bool = False
+    """The factors may lie in their held-out limits (``HELD_OUT_PRESETS`` only)."""
 
     def factor_string(self) -> str:
         """'a=1.0,b=2.0' as ``EvalConfig.factors`` takes it (latency excluded)."""
         return ",".join(f"{k}={v:g}" for k, v in self.factors.items())
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "factors": dict(self.factors), "latency": self.latency}
+        return {
+            "name": self.name,
+            "factors": dict(self.factors),
+            "latency": self.latency,
+            "held_out": self.held_out,
+        }
 
 
 def known_names(env: str) -> list[str]:
     return [*env_class(env).all_factors(), LATENCY]
 
 
-def make_shift(env: str, name: str, values: dict[str, float]) -> Shift:
-    """Validate ``values`` against the env's factors (+ latency) and build a ``Shift``."""
+def make_shift(env: str, name: str, values: dict[str, float], held_out: bool = False) -> Shift:
+    """Validate ``values`` against the env's factors (+ latency) and build a ``Shift``
+    (``held_out``: against the factors' held-out limits, for ``HELD_OUT_PRESETS``)."""
     cls = env_class(env)
     known = known_names(env)
     for key in values:
@@ -120,8 +143,8 @@ def make_shift(env: str, name: str, values: dict[str, float]) -> Shift:
     latency = values.pop(LATENCY, 0)
     if latency != int(latency) or not 0 <= latency <= MAX_LATENCY:
         raise ValueError(f"latency must be an integer in [0, {MAX_LATENCY}], got {latency}")
-    cls.validate_factors(values)  # out-of-range values raise here, naming the range
-    return Shift(name, {k: float(v) for k, v in values.items()}, int(latency))
+    cls.validate_factors(values, held_out)  # out-of-range values raise here, naming the range
+    return Shift(name, {k: float(v) for k, v in values.items()}, int(latency), held_out)
 
 
 def _parse_items(text: str) -> dict[str, float]:
@@ -144,10 +167,9 @@ def parse_shift(env: str, text: str) -> Shift:
         raise ValueError("empty shift: give a preset or name=value items")
     if "=" not in text:
         if text not in PRESETS.get(env, {}):
-            raise ValueError(
-                f"unknown shift preset {text!r} for {env}; presets: {', '.join(PRESET_NAMES)}"
-            )
-        return make_shift(env, text, PRESETS[env][text])
+            presets = ", ".join(PRESETS.get(env, {})) or "none"
+            raise ValueError(f"unknown shift preset {text!r} for {env}; presets: {presets}")
+        return make_shift(env, text, PRESETS[env][text], held_out=text in HELD_OUT_PRESETS)
     values = _parse_items(text)
     return make_shift(env, _custom_name(values), values)
 
@@ -183,6 +205,8 @@ def parse_shifts(env: str, text: str) -> list[Shift]:
 # ----------------------------------------------------------------------------------- latency
 def make_shifted(env: str, shift: Shift, **kwargs: Any) -> Any:
     """The env under ``shift`` (factors applied at every reset; latency wrapper if any)."""
+    if shift.held_out:
+        kwargs["held_out_factors"] = True
     base = make(env, factors=shift.factors, **kwargs)
     return LatencyEnv(base, shift.latency) if shift.latency else base
 
@@ -292,8 +316,9 @@ class ShiftConfig:
     """Run directory of a trained model."""
     env: str | None = None
     """Environment (default: the checkpoint's)."""
-    shifts: str = "physics-mild,physics-hard,visual"
-    """Presets and/or name=value items (see the module docstring)."""
+    shifts: str | None = None
+    """Presets and/or name=value items (see the module docstring); None: every preset of the
+    env (Two-Room, Push-T: physics-mild, physics-hard, visual, visual-unseen, both)."""
     episodes: int = 50
     """Closed-loop held-out pairs per setting."""
     seed: int = 0
@@ -334,7 +359,11 @@ class ShiftConfig:
         if self.policy not in ("expert", "mixed", "random"):
             raise ValueError(f"--policy must be expert, mixed or random, got {self.policy!r}")
         if self.env is not None:
-            parse_shifts(self.env, self.shifts)  # fail before any work
+            parse_shifts(self.env, self.shift_list(self.env))  # fail before any work
+
+    def shift_list(self, env: str) -> str:
+        """``shifts``, or every preset of ``env`` when it is None."""
+        return self.shifts if self.shifts is not None else ",".join(PRESETS.get(resolve(env), {}))
 
 
 def _eval_setting(cfg: ShiftConfig, env: str, shift: Shift | None, out: Path) -> dict[str, Any]:
@@ -354,6 +383,7 @@ def _eval_setting(cfg: ShiftConfig, env: str, shift: Shift | None, out: Path) ->
         factors=shift.factor_string() if shift else "",
         latency=shift.latency if shift else 0,
         source_pairs=True,
+        held_out_factors=bool(shift and shift.held_out),
     )
     return evaluate(ecfg, progress=False)
 
@@ -366,7 +396,7 @@ def run_shift(cfg: ShiftConfig, progress: bool = True) -> dict[str, Any]:
     env = cfg.env or meta.get("env")
     if env is None:
         raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
-    shifts = parse_shifts(env, cfg.shifts)
+    shifts = parse_shifts(env, cfg.shift_list(env))
     out_dir = cfg.out or cfg.checkpoint / "simreal"
     out_dir.mkdir(parents=True, exist_ok=True)
     model, _ = load_checkpoint(cfg.checkpoint)

@@ -1,0 +1,240 @@
+"""Linear probes of a world model's embedding: physical state (wanted) and the look (a nuisance).
+
+    reverie probe --checkpoint runs/tworoom                   # state only (the look is fixed)
+    reverie probe --checkpoint runs/tworoom --looks visual    # + hue, lighting, camera
+    from reverie.probe import ProbeConfig, run_probe, ridge_r2
+
+A ridge regression from the frozen embedding ``z`` (standardised) to each variable is fitted on
+the frames of some episodes and scored by R² on the frames of *other* episodes (held out, so a
+look seen in training is never the one scored). State variables come from ``info["state"]``;
+look variables are the env's visual factors, drawn per episode with ``--looks visual`` (the
+env's randomisation ranges) or ``visual-unseen``-style wide draws are not used: probes measure
+what the embedding carries, not robustness. An embedding invariant to the look keeps state R²
+high and drives look R² toward 0 (R² can be slightly negative on held-out data: no better than
+the mean). A variable that does not vary in the probe data is reported as None.
+
+With ``--looks visual`` every probe frame's state is also rendered in the default look (paired
+renders: ``set_state`` then render), and ``look_distance`` reports the mean embedding distance
+between the two looks of one state as a fraction of the mean distance between two different
+states (0: the look moves nothing; ~1: a new look moves the embedding as far as a new state).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reverie.io import ReverieError, atomic_write_json
+
+LOOKS = ("none", "visual")
+#: Names of ``info["state"]``'s entries, where the env documents them (others: s0, s1, ...).
+STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "tworoom": ("x", "y", "vx", "vy"),
+    "pusht": (
+        "agent_x",
+        "agent_y",
+        "agent_vx",
+        "agent_vy",
+        "block_x",
+        "block_y",
+        "block_angle",
+        "block_vx",
+        "block_vy",
+        "block_omega",
+    ),
+    "reacher": ("q0", "q1", "dq0", "dq1"),
+}
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """``reverie probe``: ridge probes from a checkpoint's embedding to state and look."""
+
+    checkpoint: Path
+    """Run directory of a trained world model."""
+    looks: str = "none"
+    """none (the default look: state probes only) | visual (a look drawn per episode from the
+    env's visual randomisation ranges: state and look probes)."""
+    episodes: int = 40
+    """Episodes collected for the probes (a quarter are held out for R²)."""
+    steps: int = 100
+    """Env steps per episode (every model frame, frameskip apart, is a probe sample)."""
+    alpha: float = 1.0
+    """Ridge penalty on standardised embeddings."""
+    seed: int = 0
+    """Collection seed base 999 - seed (must differ from the training data's), in [0, 999]."""
+    policy: str = "mixed"
+    """Policy of the probe episodes: expert | mixed | random."""
+    out: Path | None = None
+    """Result JSON (default: CHECKPOINT/probe_<looks>.json)."""
+    threads: int = 1
+    """torch CPU threads while encoding."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
+        if self.looks not in LOOKS:
+            raise ValueError(f"--looks must be one of {', '.join(LOOKS)}, got {self.looks!r}")
+        if self.episodes < 4:
+            raise ValueError(
+                f"--episodes must be >= 4 (a quarter are held out), got {self.episodes}"
+            )
+        for name in ("steps", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"--alpha must be finite and > 0, got {self.alpha}")
+        if self.policy not in ("expert", "mixed", "random"):
+            raise ValueError(f"--policy must be expert, mixed or random, got {self.policy!r}")
+
+
+def ridge_r2(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    alpha: float = 1.0,
+) -> list[float | None]:
+    """Held-out R² of a ridge fit per column of ``y`` (None where ``y_test`` does not vary).
+
+    ``x`` (N, D) is standardised with the training statistics; the fit has an intercept.
+    """
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
+    xtr, xte = (x_train - mu) / sd, (x_test - mu) / sd  # (N, D)
+    y_mu = y_train.mean(0)
+    D = xtr.shape[1]
+    w = np.linalg.solve(xtr.T @ xtr + alpha * np.eye(D), xtr.T @ (y_train - y_mu))  # (D, V)
+    pred = xte @ w + y_mu  # (N', V)
+    out: list[float | None] = []
+    for v in range(y_test.shape[1]):
+        sst = float(((y_test[:, v] - y_test[:, v].mean()) ** 2).sum())
+        if sst <= 1e-12 * len(y_test) or np.ptp(y_train[:, v]) == 0:
+            out.append(None)
+            continue
+        out.append(round(1.0 - float(((y_test[:, v] - pred[:, v]) ** 2).sum()) / sst, 4))
+    return out
+
+
+def probe_table(
+    emb: list[np.ndarray], targets: list[np.ndarray], names: list[str], alpha: float
+) -> dict[str, float | None]:
+    """R² per name: episodes' embeddings (T_i, D) and targets (T_i, V); the last quarter of the
+    episodes is held out."""
+    n_test = max(1, len(emb) // 4)
+    x_tr, x_te = np.concatenate(emb[:-n_test]), np.concatenate(emb[-n_test:])
+    y_tr, y_te = np.concatenate(targets[:-n_test]), np.concatenate(targets[-n_test:])
+    return dict(zip(names, ridge_r2(x_tr, y_tr, x_te, y_te, alpha)))
+
+
+def look_distance(emb: list[np.ndarray], paired: list[np.ndarray], seed: int = 0) -> float:
+    """Mean ‖z(state, look) − z(state, default look)‖ over frames ÷ mean ‖z(s) − z(s')‖ between
+    random pairs of default-look frames."""
+    z_look, z_src = np.concatenate(emb), np.concatenate(paired)  # (N, D) each
+    same = float(np.linalg.norm(z_look - z_src, axis=1).mean())
+    perm = np.random.default_rng(seed).permutation(len(z_src))
+    other = float(np.linalg.norm(z_src - z_src[perm], axis=1).mean())
+    return round(same / max(other, 1e-12), 4)
+
+
+def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
+    """Collect episodes, encode them, fit the probes; writes and returns the result JSON."""
+    from reverie.checkpoint import load_checkpoint, read_meta
+    from reverie.envs import env_class, make
+    from reverie.hardware import torch_threads
+    from reverie.simreal.shifts import collect_episodes, heldout_seed_base, to_blocks
+
+    t0 = time.perf_counter()
+    meta = read_meta(cfg.checkpoint)
+    env_name = meta.get("env")
+    if env_name is None:
+        raise ReverieError(f"checkpoint {cfg.checkpoint} does not record its environment")
+    model, _ = load_checkpoint(cfg.checkpoint)
+    model.eval()
+    base = heldout_seed_base(meta, cfg.seed)
+    env = make(env_name, size=model.image_size, randomize=cfg.looks)
+    eps = collect_episodes(env, cfg.episodes, base, cfg.steps, cfg.policy)
+    look_names = list(env_class(env_name).visual_factors) if cfg.looks == "visual" else []
+    source = make(env_name, size=model.image_size) if look_names else None
+    emb, states, looks, paired = [], [], [], []
+    with torch_threads(cfg.threads), torch.no_grad():
+        for ep in eps:
+            obs, _ = to_blocks(ep, model.frameskip)  # (T, 3, Hi, Wi)
+            T = obs.shape[0]
+            emb.append(model.encode(obs).float().numpy())  # (T, D)
+            states.append(
+                np.asarray(ep["states"][: (T - 1) * model.frameskip + 1 : model.frameskip])
+            )
+            looks.append(np.tile([[ep["factors"][k] for k in look_names]], (T, 1)))  # (T, V)
+            if source is not None:  # the same states in the default look
+                source.reset(seed=0)
+                frames = np.stack([source.render_state(s) for s in states[-1]])  # (T, Hi, Wi, 3)
+                src = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+                paired.append(model.encode(src).float().numpy())  # (T, D)
+    S = states[0].shape[1]
+    names = list(STATE_NAMES.get(env_name, ()))
+    names = names if len(names) == S else [f"s{i}" for i in range(S)]
+    result: dict[str, Any] = {
+        "checkpoint": str(cfg.checkpoint),
+        "env": env_name,
+        "looks": cfg.looks,
+        "episodes": cfg.episodes,
+        "frames": int(sum(len(e) for e in emb)),
+        "alpha": cfg.alpha,
+        "augment": (meta.get("train") or {}).get("augment", "none"),
+        "state_r2": probe_table(emb, states, names, cfg.alpha),
+        "look_r2": probe_table(emb, looks, look_names, cfg.alpha) if look_names else {},
+        "look_distance": look_distance(emb, paired, cfg.seed) if paired else None,
+    }
+    result["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    out = cfg.out or cfg.checkpoint / f"probe_{cfg.looks}.json"
+    atomic_write_json(out, result)
+    result["out"] = str(out)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The probes as a two-column text table (variable, held-out R²)."""
+    lines = [f"{'variable':<14} {'kind':<6} R² (held out)"]
+    for kind in ("state", "look"):
+        for name, r2 in result[f"{kind}_r2"].items():
+            lines.append(f"{name:<14} {kind:<6} {'n/a' if r2 is None else f'{r2:.3f}'}")
+    if result.get("look_distance") is not None:
+        lines.append(
+            f"look distance (two looks of one state / two states): {result['look_distance']}"
+        )
+    return "\n".join(lines)
+
+
+def probe_section(run_dir: str | Path) -> str:
+    """HTML for the probe results (``probe_*.json``) in ``run_dir`` ('' when there are none)."""
+    import html
+    import json
+
+    rows = []
+    for path in sorted(Path(run_dir).glob("probe_*.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        cells = {**r.get("state_r2", {}), **r.get("look_r2", {})}
+        text = ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in cells.items())
+        dist = r.get("look_distance")
+        rows.append(
+            f"<tr><td>{html.escape(str(r.get('looks')))}</td><td>{html.escape(text)}</td>"
+            f"<td>{'' if dist is None else dist}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        "<h3>Probes (held-out R²: state should be high, look near 0)</h3><table><tr>"
+        "<th>looks</th><th>R² per variable</th><th>look distance</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
