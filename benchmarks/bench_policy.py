@@ -74,7 +74,7 @@ def decision_times(checkpoint: Path, policy_run: Path, onnx_dir: Path | None, re
     if onnx_dir is None:
         tmp = tempfile.TemporaryDirectory()
         onnx_dir = Path(tmp.name) / "bundle"
-        export(ExportConfig(checkpoint=checkpoint, out=onnx_dir, policy=policy_run))
+        export(ExportConfig(checkpoint=checkpoint, out=onnx_dir, policy_run=policy_run))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     enc = ort.InferenceSession(str(onnx_dir / "encoder.onnx"), opts)
@@ -115,7 +115,7 @@ def main() -> None:
             checkpoint=args.checkpoint,
             episodes=args.episodes,
             planner=planner,
-            policy=policy_run if planner.startswith("policy") else None,
+            policy_run=policy_run if planner.startswith("policy") else None,
             seed=args.seed,
             out=out / f"eval_{planner}.json",
             videos=0,

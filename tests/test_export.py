@@ -36,7 +36,7 @@ def policy_run(world: Path) -> Path:
 @pytest.fixture(scope="module")
 def bundle(world: Path, policy_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "bundle"
-    export(ExportConfig(checkpoint=world, out=out, policy=policy_run, horizon=3))
+    export(ExportConfig(checkpoint=world, out=out, policy_run=policy_run, horizon=3))
     return out
 
 

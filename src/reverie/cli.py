@@ -30,6 +30,9 @@ The same option means the same thing in every command:
 - ``--resume`` continues a trained thing's run in ``--out``; ``--overwrite`` (where offered)
   replaces it; without either an existing run is refused, never overwritten.
 - ``--horizon`` is always the planning horizon; the training rollout-loss length is ``--rollout``.
+- ``--policy`` is the scripted policy that generates data (collect, shift's open-loop episodes:
+  expert | random | mixed | ...); a *trained* policy is named by ``--policy-run DIR`` (eval,
+  plan, play, export; ``reverie policy train`` makes one).
 """
 
 from __future__ import annotations

@@ -53,8 +53,9 @@ class EvalConfig:
     planner: str = "cem"
     """cem | mppi | gradient (search the world model), policy (a trained policy acts, no search)
     | policy+cem (the policy's imagined rollout seeds a short CEM), random | oracle (baselines)."""
-    policy: Path | None = None
-    """Policy run for --planner policy / policy+cem (default: CHECKPOINT/policy)."""
+    policy_run: Path | None = None
+    """Policy run (``reverie policy train``) for --planner policy / policy+cem (default:
+    CHECKPOINT/policy)."""
     seeded_iterations: int = 3
     """policy+cem: CEM refits after the policy's seed (plain CEM uses --iterations)."""
     seeded_std: float = 0.1
@@ -112,9 +113,9 @@ class EvalConfig:
             raise ValueError("--env is required without --checkpoint")
         if self.env is not None:
             object.__setattr__(self, "env", resolve(self.env))
-        if self.policy is not None and self.planner not in POLICY_PLANNERS:
-            raise ValueError(f"--policy needs --planner {' or '.join(POLICY_PLANNERS)}")
-        for name in ("checkpoint", "out", "policy", "scene"):
+        if self.policy_run is not None and self.planner not in POLICY_PLANNERS:
+            raise ValueError(f"--policy-run needs --planner {' or '.join(POLICY_PLANNERS)}")
+        for name in ("checkpoint", "out", "policy_run", "scene"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         check_eval_seed(self.seed)
@@ -282,7 +283,7 @@ def load_eval_policy(cfg: EvalConfig, model: Any) -> Any:
     from reverie.policies import load_policy
 
     assert cfg.checkpoint is not None
-    path = cfg.policy or Path(cfg.checkpoint) / "policy"
+    path = cfg.policy_run or Path(cfg.checkpoint) / "policy"
     device = next(model.parameters()).device
     return load_policy(path, read_meta(cfg.checkpoint), device)[0]
 
@@ -360,9 +361,8 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
     if cfg.planner in POLICY_PLANNERS:
         from reverie.checkpoint import read_meta
 
-        radius = read_meta(cfg.policy or Path(cfg.checkpoint) / "policy", "reverie-policy").get(
-            "success_radius", float("nan")
-        )
+        policy_meta = read_meta(cfg.policy_run or Path(cfg.checkpoint) / "policy", "reverie-policy")
+        radius = policy_meta.get("success_radius", float("nan"))
         policy_view = (planner.policy, float(radius))
     imagined = 0
 

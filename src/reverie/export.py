@@ -1,6 +1,7 @@
 """ONNX export of a trained world model (and its decoder and policy): ``reverie export``.
 
-    reverie export --checkpoint runs/tworoom --out runs/tworoom-onnx [--policy runs/tworoom/policy]
+    reverie export --checkpoint runs/tworoom --out runs/tworoom-onnx \
+        [--policy-run runs/tworoom/policy]
 
 writes into OUT (a new directory; ``--overwrite`` replaces one):
 
@@ -8,7 +9,7 @@ writes into OUT (a new directory; ``--overwrite`` replaces one):
     predictor.onnx  z_hist (B, k, D) oldest first, action (B, A') -> z_next (B, D): one step
     rollout.onnx    z_context (B, k, D), actions (B, H, A') -> z (B, H, D): H fixed (--horizon)
     decoder.onnx    z (B, D) -> image float (B, 3, Hi, Wi) in [0, 1]   (when the run has one)
-    policy.onnx     z_hist (B, k, D), z_goal (B, D) -> action (B, A')  (with --policy)
+    policy.onnx     z_hist (B, k, D), z_goal (B, D) -> action (B, A')  (with --policy-run)
     export.json     image size, pixel normalisation, action bounds, frameskip, history k,
                     embedding size, opset, versions, the checkpoint's sha256, each graph's inputs
                     and outputs, and the largest |onnxruntime - torch| difference measured on
@@ -52,8 +53,8 @@ class ExportConfig:
     """Run directory of the trained world model."""
     out: Path
     """Directory to write (refused if it exists, unless --overwrite)."""
-    policy: Path | None = None
-    """A policy run for this checkpoint to export as policy.onnx."""
+    policy_run: Path | None = None
+    """A policy run for this checkpoint (``reverie policy train``) to export as policy.onnx."""
     horizon: int = 5
     """H of rollout.onnx (the planning horizon the graph unrolls)."""
     opset: int = 17
@@ -66,7 +67,7 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if self.checkpoint is None or self.out is None:
             raise ValueError("--checkpoint RUN and --out DIR are required")
-        for name in ("checkpoint", "out", "policy"):
+        for name in ("checkpoint", "out", "policy_run"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         if not isinstance(self.horizon, int) or self.horizon < 1:
@@ -238,11 +239,11 @@ def export(cfg: ExportConfig) -> dict[str, Any]:
     except ReverieError as e:
         decoder, skipped["decoder.onnx"] = None, str(e)
     policy, policy_meta = None, {}
-    if cfg.policy is not None:
-        policy, policy_meta = load_policy(cfg.policy, meta)
+    if cfg.policy_run is not None:
+        policy, policy_meta = load_policy(cfg.policy_run, meta)
         policy.requires_grad_(False)
     else:
-        skipped["policy.onnx"] = "no --policy given"
+        skipped["policy.onnx"] = "no --policy-run given"
 
     todo = graphs(model, decoder, policy, cfg.horizon)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +286,7 @@ def export(cfg: ExportConfig) -> dict[str, Any]:
             "max_abs_error": errors,
         }
         if policy is not None:
-            info["policy"] = {"run": str(cfg.policy), "method": policy_meta.get("method")}
+            info["policy"] = {"run": str(cfg.policy_run), "method": policy_meta.get("method")}
         bad = {k: v for k, v in errors.items() if not v <= PARITY_ATOL}
         if bad:
             raise ReverieError(f"ONNX output differs from torch beyond {PARITY_ATOL}: {bad}")

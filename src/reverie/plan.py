@@ -62,7 +62,7 @@ class PlanConfig:
     """PNG goal image (RGB, the model's image size); success is then unknown (null)."""
     planner: str = "cem"
     """cem | mppi | gradient | policy | policy+cem (as in ``reverie eval``)."""
-    policy: Path | None = None
+    policy_run: Path | None = None
     """Policy run for --planner policy / policy+cem (default: CHECKPOINT/policy)."""
     budget: int = 50
     """Env steps in the episode."""
@@ -98,7 +98,7 @@ class PlanConfig:
             raise ValueError(f"--pair must be >= 0, got {self.pair}")
         if self.start_seed is not None and not 0 <= self.start_seed < 2**32:
             raise ValueError(f"--start-seed must be in [0, 2^32), got {self.start_seed}")
-        for name in ("checkpoint", "goal_image", "out", "policy", "scene"):
+        for name in ("checkpoint", "goal_image", "out", "policy_run", "scene"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         self.eval_config()  # the shared planner settings are validated there
@@ -108,7 +108,7 @@ class PlanConfig:
         return EvalConfig(
             checkpoint=self.checkpoint,
             planner=self.planner,
-            policy=self.policy,
+            policy_run=self.policy_run,
             seed=self.seed,
             budget=self.budget,
             planning=self.planning,

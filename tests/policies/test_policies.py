@@ -131,7 +131,7 @@ def test_tiny_policy_trains_and_evaluates_end_to_end(
         cfg = EvalConfig(
             checkpoint=tiny_world,
             planner=planner,
-            policy=tmp_path / "policy",
+            policy_run=tmp_path / "policy",
             episodes=3,
             budget=6,
             planning=opts,
@@ -172,7 +172,7 @@ def test_policy_cli_errors_are_one_line(tiny_world: Path, tmp_path: Path, capsys
     with pytest.raises(SystemExit) as stop:
         main(["policy"])
     assert stop.value.code == 2 and "expected an action" in capsys.readouterr().err
-    argv = ["eval", "--checkpoint", str(tiny_world), "--planner", "policy", "--policy"]
+    argv = ["eval", "--checkpoint", str(tiny_world), "--planner", "policy", "--policy-run"]
     assert main([*argv, str(tmp_path / "none"), "--episodes", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "is not a policy run" in err and err.count("\n") == 1
@@ -185,7 +185,7 @@ def test_plan_command_runs_the_policy(tiny_world: Path, tmp_path: Path) -> None:
     cfg = PlanConfig(
         checkpoint=tiny_world,
         planner="policy",
-        policy=tmp_path / "policy",
+        policy_run=tmp_path / "policy",
         budget=4,
         out=tmp_path / "plan",
     )

@@ -56,7 +56,7 @@ class PlayConfig:
     """Run directory with the world-model checkpoint and its decoder (``reverie train-decoder``)."""
     env: str | None = None
     """Environment to play in; None: the one the checkpoint was trained on."""
-    policy: Path | None = None
+    policy_run: Path | None = None
     """Policy run for the page's "policy" planner (None: CHECKPOINT/policy when it has one)."""
     host: str = "127.0.0.1"
     """Interface to bind. The default is reachable from this machine only; 0.0.0.0 exposes it."""
@@ -91,8 +91,8 @@ class PlayConfig:
         if self.checkpoint is None:
             raise ValueError("--checkpoint RUN is required")
         object.__setattr__(self, "checkpoint", Path(self.checkpoint))
-        if self.policy is not None:
-            object.__setattr__(self, "policy", Path(self.policy))
+        if self.policy_run is not None:
+            object.__setattr__(self, "policy_run", Path(self.policy_run))
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port must be in [1, 65535], got {self.port}")
         if not self.host:
@@ -279,7 +279,7 @@ def serve(cfg: PlayConfig) -> None:
         cfg.session_config(world),
         cfg.max_sessions,
         cfg.plan_fps,
-        cfg.policy,
+        cfg.policy_run,
     )
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     print(
