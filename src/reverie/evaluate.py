@@ -158,14 +158,29 @@ def parse_factors(text: str) -> dict[str, float]:
 
 
 def pair_from_seed(env: Any, pair_seed: int, goal_steps: int) -> dict[str, Any]:
-    """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it."""
+    """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it.
+
+    Also keeps the expert's raw actions (``goal_steps``, A) and the states it passed through
+    (``goal_steps + 1``, S; start first, goal last): the feasibility test replays the first and
+    the goal-difficulty figures measure the pusher's path from the second."""
     _, info = env.reset(seed=pair_seed)
     start = info["state"]
     rng = np.random.default_rng(pair_seed)
+    actions, states = [], [start]
     for _ in range(goal_steps):
-        env.step(env.expert_action(rng))
+        action = env.expert_action(rng)
+        env.step(action)
+        actions.append(np.asarray(action, np.float64))
+        states.append(env.get_state())
     goal = env.get_state()
-    return {"seed": pair_seed, "start": start, "goal": goal, "factors": dict(env.factors)}
+    return {
+        "seed": pair_seed,
+        "start": start,
+        "goal": goal,
+        "factors": dict(env.factors),
+        "expert_actions": np.stack(actions) if actions else np.zeros((0, 0)),  # (goal_steps, A)
+        "expert_states": np.stack(states),  # (goal_steps + 1, S)
+    }
 
 
 def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[list[dict], int]:
