@@ -395,6 +395,10 @@ class TabletopEnv(MujocoEnv):
         err = self.object_positions(state) - self.object_positions(goal)
         return bool(np.all(np.linalg.norm(err, axis=1) <= SUCCESS_TOL))
 
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        err = self.object_positions(state) - self.object_positions(goal)
+        return np.linalg.norm(err, axis=1) / SUCCESS_TOL  # (K,) per object
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         """Push the object farthest from its goal: get behind it (relative to the push
         direction), going round it if needed, then push it toward the goal."""
