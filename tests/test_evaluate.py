@@ -179,6 +179,9 @@ def test_eval_in_a_scene(tmp_path: Path) -> None:
         )
 
 
+DIFFICULTY = {"block_displacement", "block_rotation_deg", "pusher_travel", "pusher_displacement"}
+
+
 def test_pusht_json_reports_both_rules_and_goal_difficulty(tmp_path: Path) -> None:
     from reverie.planning.options import PlannerOptions
 
@@ -193,9 +196,9 @@ def test_pusht_json_reports_both_rules_and_goal_difficulty(tmp_path: Path) -> No
     assert saved["published_successes"] <= saved["successes"]
     for r in saved["records"]:
         assert isinstance(r["published_success"], bool) and r["published_success"] <= r["success"]
-        assert set(r["difficulty"]) == {"block_displacement", "block_rotation_deg", "pusher_travel"}
+        assert set(r["difficulty"]) == DIFFICULTY
     d = saved["goal_difficulty"]
-    assert set(d) == {"block_displacement", "block_rotation_deg", "pusher_travel"}
+    assert set(d) == DIFFICULTY
     for key, row in d.items():
         values = [r["difficulty"][key] for r in saved["records"]]
         assert row["median"] == pytest.approx(float(np.median(values)), abs=0.01)

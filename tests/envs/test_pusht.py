@@ -275,3 +275,4 @@ def test_goal_difficulty_of_a_known_path() -> None:
     assert d["block_displacement"] == pytest.approx(30.0)
     assert d["block_rotation_deg"] == pytest.approx(30.0)  # wrapped, not 330
     assert d["pusher_travel"] == pytest.approx(10.0)
+    assert d["pusher_displacement"] == pytest.approx(10.0)  # a straight walk: path = net

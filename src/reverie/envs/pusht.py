@@ -371,14 +371,16 @@ class PushTEnv(ReverieEnv):
     @staticmethod
     def goal_difficulty(expert_states: np.ndarray) -> dict[str, float]:
         """How far one pair's goal is: ``expert_states`` (T+1, 10), start first, goal last ->
-        block displacement (units), block rotation (degrees, wrapped) and pusher travel (units:
-        the length of the expert's pusher path over the T goal steps)."""
+        block displacement (units), block rotation (degrees, wrapped), pusher travel (units:
+        the length of the expert's pusher path over the T goal steps) and pusher displacement
+        (units, start to goal in a straight line: issue 12's "pusher travel median 257")."""
         s = np.asarray(expert_states, np.float64)
         start, goal = s[0], s[-1]
         return {
             "block_displacement": float(np.hypot(*(goal[4:6] - start[4:6]))),
             "block_rotation_deg": math.degrees(abs(float(wrap_angle(goal[6] - start[6])))),
             "pusher_travel": float(np.linalg.norm(np.diff(s[:, :2], axis=0), axis=1).sum()),
+            "pusher_displacement": float(np.hypot(*(goal[:2] - start[:2]))),
         }
 
     # ---------------------------------------------------------------------------- expert
