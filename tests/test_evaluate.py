@@ -81,6 +81,10 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
         ({"planner": "random", "env": "tworoom", "factors": "mass"}, "expected name=value"),
         ({"planner": "oracle", "env": "pusht", "oracle_cost": "units"}, "--oracle-cost must be"),
         ({"planner": "random", "env": "pusht", "oracle_cost": "margin"}, "needs --planner oracle"),
+        (
+            {"planner": "oracle", "env": "pusht", "oracle_cost": "reach"},
+            "needs an env with a pusher",
+        ),
     ],
 )
 def test_bad_eval_options(kw: dict, msg: str) -> None:

@@ -83,7 +83,8 @@ class EvalConfig:
     oracle_cost: str = "distance"
     """What the oracle scores true states by: distance (the env's goal_distance) | tolerance (the
     success test's errors, each over its tolerance, summed) | margin (the largest of them, <= 1
-    exactly where the test passes, plus a 0.1 x sum tie-break). See planning.objective."""
+    exactly where the test passes, plus a 0.1 x sum tie-break) | reach (margin plus how far the
+    pusher is from pushing; tabletop). See planning.objective."""
     cost: str = "sum"
     """Goal cost over the horizon: sum (default) or final."""
     goal_steps: int = 25
@@ -149,6 +150,14 @@ class EvalConfig:
             )
         if self.oracle_cost != "distance" and self.planner != "oracle":
             raise ValueError("--oracle-cost needs --planner oracle")
+        if self.oracle_cost == "reach" and self.env is not None:
+            from reverie.envs import env_class
+
+            if not hasattr(env_class(self.env), "approach_margin"):
+                raise ValueError(
+                    f"--oracle-cost reach needs an env with a pusher to place "
+                    f"(tabletop), not {self.env}"
+                )
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:

@@ -31,9 +31,12 @@ DISTANCES = ("sq_l2", "l2")
 #: What the oracle scores each true state by (``StateGoalObjective(cost=...)``):
 #: ``distance`` the env's ``goal_distance``; ``tolerance`` the sum of the success test's errors,
 #: each over its tolerance (``env.success_margin``); ``margin`` the largest of them (<= 1 exactly
-#: where the success test passes) plus a 0.1 × sum tie-break, so progress on every error counts.
-ORACLE_COSTS = ("distance", "tolerance", "margin")
+#: where the success test passes) plus a 0.1 × sum tie-break, so progress on every error counts;
+#: ``reach`` is ``margin`` plus 0.5 × ``env.approach_margin`` (how far the pusher is from pushing,
+#: for envs whose cost is flat until contact: Tabletop).
+ORACLE_COSTS = ("distance", "tolerance", "margin", "reach")
 MARGIN_TIE_BREAK = 0.1
+REACH_WEIGHT = 0.5
 
 
 @runtime_checkable
@@ -70,7 +73,12 @@ def state_cost(env: Any, state: np.ndarray, goal: np.ndarray, cost: str) -> floa
     if cost == "distance":
         return float(env.goal_distance(state, goal))
     m = np.asarray(env.success_margin(state, goal), np.float64)
-    return float(m.sum()) if cost == "tolerance" else float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    if cost == "tolerance":
+        return float(m.sum())
+    margin = float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    if cost == "reach":
+        margin += REACH_WEIGHT * float(env.approach_margin(state, goal))
+    return margin
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
