@@ -79,6 +79,12 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
         ({"planner": "cem", "env": "tworoom"}, "needs --checkpoint"),
         ({"planner": "random"}, "--env is required"),
         ({"planner": "random", "env": "tworoom", "factors": "mass"}, "expected name=value"),
+        ({"planner": "oracle", "env": "pusht", "oracle_cost": "units"}, "--oracle-cost must be"),
+        ({"planner": "random", "env": "pusht", "oracle_cost": "margin"}, "needs --planner oracle"),
+        (
+            {"planner": "oracle", "env": "pusht", "oracle_cost": "reach"},
+            "needs an env with a pusher",
+        ),
     ],
 )
 def test_bad_eval_options(kw: dict, msg: str) -> None:
@@ -175,3 +181,35 @@ def test_eval_in_a_scene(tmp_path: Path) -> None:
             ),
             progress=False,
         )
+
+
+DIFFICULTY = {"block_displacement", "block_rotation_deg", "pusher_travel", "pusher_displacement"}
+
+
+def test_pusht_json_reports_both_rules_and_goal_difficulty(tmp_path: Path) -> None:
+    from reverie.planning.options import PlannerOptions
+
+    opts = PlannerOptions(samples=8, iterations=1, elites=2, horizon=2)
+    common = dict(episodes=2, budget=10, planning=opts, videos=0, out=tmp_path / "e.json")
+    result = evaluate(EvalConfig(env="pusht", planner="oracle", **common), progress=False)
+    saved = json.loads((tmp_path / "e.json").read_text())
+    for key in ("published_success_rate", "published_successes", "published_ci95"):
+        assert key in saved and key in result
+    assert "20" in saved["published_rule"]
+    # The published rule is the stricter one, scored on the same rollouts.
+    assert saved["published_successes"] <= saved["successes"]
+    for r in saved["records"]:
+        assert isinstance(r["published_success"], bool) and r["published_success"] <= r["success"]
+        assert set(r["difficulty"]) == DIFFICULTY
+    d = saved["goal_difficulty"]
+    assert set(d) == DIFFICULTY
+    for key, row in d.items():
+        values = [r["difficulty"][key] for r in saved["records"]]
+        assert row["median"] == pytest.approx(float(np.median(values)), abs=0.01)
+        assert min(values) <= row["median"] <= row["p90"] <= max(values) + 0.01
+    # Envs without a published rule report none.
+    tw = evaluate(
+        EvalConfig(env="tworoom", planner="random", episodes=1, videos=0, out=tmp_path / "t.json"),
+        progress=False,
+    )
+    assert "published_success_rate" not in tw and tw["goal_difficulty"] == {}

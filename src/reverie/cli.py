@@ -249,6 +249,9 @@ def cmd_eval(argv: list[str]) -> None:
         "planner",
         "success_rate",
         "ci95",
+        "published_success_rate",
+        "published_ci95",
+        "goal_difficulty",
         "episodes",
         "already_solved_replaced",
         "plan_ms_median",
@@ -256,7 +259,7 @@ def cmd_eval(argv: list[str]) -> None:
         "env_steps",
         "out",
     )
-    print(json.dumps({k: result[k] for k in keys}, indent=2))
+    print(json.dumps({k: result[k] for k in keys if k in result}, indent=2))
 
 
 def cmd_plan(argv: list[str]) -> None:

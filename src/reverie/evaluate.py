@@ -13,7 +13,14 @@ Protocol (it cannot flatter the model):
 2. The planner acts through MPC in the real env from the start state for ``budget`` env steps;
    success is the env's own test on the true physical state at any step within the budget.
 3. Baselines run in the same harness: ``random`` (uniform random action blocks) and ``oracle``
-   (the same CEM and summed cost shape, searching with the true simulator in true-state space).
+   (the same CEM and summed cost shape, searching with the true simulator in true-state space;
+   ``--oracle-cost`` picks what it scores states by).
+4. Envs with a published protocol (Push-T: ``published_success``) are also scored by that rule on
+   the same rollouts, latched at any step: the episode runs past our success until the published
+   rule has held too (or the budget ends). The JSON reports ``success_rate`` (ours) and
+   ``published_success_rate`` with their Wilson intervals, and ``goal_difficulty``: median and
+   p90 of each of the env's difficulty measures over the pairs (Push-T: block displacement,
+   block rotation in degrees, the expert pusher's path length over the goal steps).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
 from reverie.hardware import bf16_native, torch_threads
 from reverie.io import ReverieError, atomic_write_json
-from reverie.planning.objective import REDUCTIONS
+from reverie.planning.objective import ORACLE_COSTS, REDUCTIONS
 from reverie.planning.options import PlannerOptions
 from reverie.stats import wilson
 
@@ -74,6 +81,11 @@ class EvalConfig:
     """Oracle CEM candidates (None: --samples). Lower it for envs without vectorised physics."""
     oracle_iterations: int | None = None
     """Oracle CEM iterations (None: --iterations)."""
+    oracle_cost: str = "distance"
+    """What the oracle scores true states by: distance (the env's goal_distance) | tolerance (the
+    success test's errors, each over its tolerance, summed) | margin (the largest of them, <= 1
+    exactly where the test passes, plus a 0.1 x sum tie-break) | reach (margin plus how far the
+    pusher is from pushing; tabletop). See planning.objective."""
     cost: str = "sum"
     """Goal cost over the horizon: sum (default) or final."""
     goal_steps: int = 25
@@ -136,6 +148,20 @@ class EvalConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.seeded_std > 0:
             raise ValueError(f"--seeded-std must be > 0, got {self.seeded_std}")
+        if self.oracle_cost not in ORACLE_COSTS:
+            raise ValueError(
+                f"--oracle-cost must be one of {', '.join(ORACLE_COSTS)}, got {self.oracle_cost!r}"
+            )
+        if self.oracle_cost != "distance" and self.planner != "oracle":
+            raise ValueError("--oracle-cost needs --planner oracle")
+        if self.oracle_cost == "reach" and self.env is not None:
+            from reverie.envs import env_class
+
+            if not hasattr(env_class(self.env), "approach_margin"):
+                raise ValueError(
+                    f"--oracle-cost reach needs an env with a pusher to place "
+                    f"(tabletop), not {self.env}"
+                )
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
         if self.frameskip is not None and self.frameskip < 1:
@@ -162,14 +188,29 @@ def parse_factors(text: str) -> dict[str, float]:
 
 
 def pair_from_seed(env: Any, pair_seed: int, goal_steps: int) -> dict[str, Any]:
-    """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it."""
+    """The start state of ``env.reset(seed=pair_seed)`` and the goal the expert reaches from it.
+
+    Also keeps the expert's raw actions (``goal_steps``, A) and the states it passed through
+    (``goal_steps + 1``, S; start first, goal last): the feasibility test replays the first and
+    the goal-difficulty figures measure the pusher's path from the second."""
     _, info = env.reset(seed=pair_seed)
     start = info["state"]
     rng = np.random.default_rng(pair_seed)
+    actions, states = [], [start]
     for _ in range(goal_steps):
-        env.step(env.expert_action(rng))
+        action = env.expert_action(rng)
+        env.step(action)
+        actions.append(np.asarray(action, np.float64))
+        states.append(env.get_state())
     goal = env.get_state()
-    return {"seed": pair_seed, "start": start, "goal": goal, "factors": dict(env.factors)}
+    return {
+        "seed": pair_seed,
+        "start": start,
+        "goal": goal,
+        "factors": dict(env.factors),
+        "expert_actions": np.stack(actions) if actions else np.zeros((0, 0)),  # (goal_steps, A)
+        "expert_states": np.stack(states),  # (goal_steps + 1, S)
+    }
 
 
 def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[list[dict], int]:
@@ -188,6 +229,21 @@ def make_pairs(env: Any, episodes: int, seed: int, goal_steps: int) -> tuple[lis
             continue
         pairs.append(pair)
     return pairs, replaced
+
+
+def goal_difficulty(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median and p90 of each per-pair difficulty measure in ``records`` (``{}`` without any)."""
+    rows = [r["difficulty"] for r in records if "difficulty" in r]
+    if not rows:
+        return {}
+    out = {}
+    for key in rows[0]:
+        values = np.array([row[key] for row in rows])
+        out[key] = {
+            "median": round(float(np.median(values)), 2),
+            "p90": round(float(np.percentile(values, 90)), 2),
+        }
+    return out
 
 
 def save_gif(path: Path, frames: list[np.ndarray], goal: np.ndarray, scale: int = 3) -> None:
@@ -245,7 +301,8 @@ def build_planner(
         oracle = CEMConfig(
             samples=samples, iterations=iterations, elites=min(p.elites, samples), **common
         )
-        return CEM(oracle, action_dim), OracleFactory(twin, frameskip, reduce=cfg.cost)
+        factory = OracleFactory(twin, frameskip, reduce=cfg.cost, cost=cfg.oracle_cost)
+        return CEM(oracle, action_dim), factory
     if cfg.planner == "random":  # the random baseline never looks at a cost
         planner = RandomPlanner(p.horizon, action_dim, low, high, seed=cfg.seed)
         return planner, _blind_objective
@@ -365,6 +422,9 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         radius = policy_meta.get("success_radius", float("nan"))
         policy_view = (planner.policy, float(radius))
     imagined = 0
+    # The published protocol's rule, scored on the same rollouts, where the env has one.
+    rules = {"published": env.published_success} if hasattr(env, "published_success") else {}
+    published = 0
 
     # Step 4. closed-loop episodes.
     use_bf16, autocast = planning_autocast(model, cfg.precision)
@@ -390,8 +450,18 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             record_frames=i < cfg.videos,
         )
         with torch.inference_mode(cfg.planner != "gradient"), autocast:
-            result = run_episode(env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame)
+            result = run_episode(
+                env, planner, factory, pair["goal"], mpc, goal_frame=goal_frame, rules=rules
+            )
         successes += result.success
+        extra: dict[str, Any] = {}
+        if rules:
+            extra["published_success"] = result.rule_steps["published"] is not None
+            published += extra["published_success"]
+        if hasattr(env, "goal_difficulty"):
+            extra["difficulty"] = {
+                k: round(v, 3) for k, v in env.goal_difficulty(pair["expert_states"]).items()
+            }
         plan_ms += result.plan_ms
         dream: dict[str, Any] = {}
         if policy_view is not None:
@@ -409,6 +479,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             "seed": pair["seed"],
             "start_distance": round(start_distance, 4),
             **result.to_json(),
+            **extra,
             **dream,
         }
         if result.frames is not None:
@@ -417,7 +488,10 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             save_gif(gif, result.frames, goal_frame)
             record["video"] = str(gif.relative_to(out.parent))
         records.append(record)
-        bar.set_postfix(success=f"{successes}/{i + 1}")
+        bar.set_postfix(
+            success=f"{successes}/{i + 1}",
+            **({"published": f"{published}/{i + 1}"} if rules else {}),
+        )
     bar.close()
     for e in (env, twin):
         if hasattr(e, "close"):
@@ -434,6 +508,17 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "successes": successes,
         "ci95": wilson(successes, n),
         "episodes": n,
+        **(
+            {
+                "published_success_rate": round(100.0 * published / n, 2),
+                "published_successes": published,
+                "published_ci95": wilson(published, n),
+                "published_rule": getattr(env, "published_rule", None),
+            }
+            if rules
+            else {}
+        ),
+        "goal_difficulty": goal_difficulty(records),
         "already_solved_replaced": replaced,
         "plan_ms_median": round(float(np.median(plan_ms)), 2) if plan_ms else None,
         "plan_ms_p90": round(float(np.percentile(plan_ms, 90)), 2) if plan_ms else None,

@@ -214,3 +214,65 @@ def test_expert_beats_random_on_distance_reduction() -> None:
             reduction[label].append(start - info["distance"])
     expert, random = np.mean(reduction["expert"]), np.mean(reduction["random"])
     assert expert > 100.0 and expert > random + 100.0, reduction
+
+
+# ------------------------------------------------------- the published protocol's success rule
+def state(agent=(256.0, 256.0), block=(256.0, 256.0), angle_deg=0.0) -> np.ndarray:
+    return np.array([*agent, 0.0, 0.0, *block, math.radians(angle_deg), 0.0, 0.0, 0.0])
+
+
+def test_published_rule_is_one_joint_norm_and_stricter_than_ours() -> None:
+    env = make("pusht")
+    goal = state()
+    # 15 units on the pusher and 15 on the T: each within our 20, joint norm 21.2 > 20.
+    both15 = state(agent=(271.0, 256.0), block=(256.0, 241.0))
+    assert env.is_success(both15, goal) and not env.published_success(both15, goal)
+    # 10 + 10: joint norm 14.1, both rules pass; 19 on the T alone passes both too.
+    both10 = state(agent=(266.0, 256.0), block=(256.0, 246.0))
+    assert env.is_success(both10, goal) and env.published_success(both10, goal)
+    assert env.published_success(state(block=(275.0, 256.0)), goal)
+    # The published thresholds are strict: exactly 20 units fails theirs, passes ours (<=).
+    at20 = state(block=(276.0, 256.0))
+    assert env.is_success(at20, goal) and not env.published_success(at20, goal)
+    # Angle: the same 20° in both rules, wrapped.
+    assert not env.published_success(state(angle_deg=25.0), goal)
+    assert not env.is_success(state(angle_deg=25.0), goal)
+    # Velocities are not part of either rule.
+    moving = goal.copy()
+    moving[[2, 3, 7, 8, 9]] = 50.0
+    assert env.published_success(moving, goal)
+
+
+def test_published_rule_wraps_angles() -> None:
+    env = make("pusht")
+    # 359° vs 1° is 2° apart, not 358°; so is -179° vs 179°.
+    assert env.published_success(state(angle_deg=359.0), state(angle_deg=1.0))
+    assert env.published_success(state(angle_deg=-179.0), state(angle_deg=179.0))
+    assert env.is_success(state(angle_deg=359.0), state(angle_deg=1.0))
+    assert not env.published_success(state(angle_deg=330.0), state(angle_deg=1.0))  # 31°
+
+
+def test_success_margin_matches_the_success_test() -> None:
+    env = make("pusht")
+    goal = state()
+    s = state(agent=(266.0, 256.0), block=(256.0, 286.0), angle_deg=-350.0)  # 10, 30, 10°
+    np.testing.assert_allclose(env.success_margin(s, goal), [0.5, 1.5, 0.5])
+    assert not env.is_success(s, goal)
+    assert env.is_success(state(block=(256.0, 270.0)), goal)
+    assert env.success_margin(state(block=(256.0, 270.0)), goal).max() <= 1
+
+
+def test_goal_difficulty_of_a_known_path() -> None:
+    # The pusher walks 3-4-5 twice (10 units); the T moves 30 along x and turns from 350° to 20°.
+    path = np.stack(
+        [
+            state(agent=(0.0, 0.0), block=(100.0, 100.0), angle_deg=350.0),
+            state(agent=(3.0, 4.0), block=(110.0, 100.0), angle_deg=0.0),
+            state(agent=(6.0, 8.0), block=(130.0, 100.0), angle_deg=20.0),
+        ]
+    )
+    d = make("pusht").goal_difficulty(path)
+    assert d["block_displacement"] == pytest.approx(30.0)
+    assert d["block_rotation_deg"] == pytest.approx(30.0)  # wrapped, not 330
+    assert d["pusher_travel"] == pytest.approx(10.0)
+    assert d["pusher_displacement"] == pytest.approx(10.0)  # a straight walk: path = net

@@ -101,6 +101,27 @@ def test_success_rule_on_constructed_states() -> None:
     assert env.is_success(state, goal)
 
 
+def test_success_margin_and_approach_margin() -> None:
+    env = make("tabletop")
+    env.reset(seed=0)
+    goal = env.goal.copy()
+    state = goal.copy()
+    assert env.success_margin(state, goal).max() == 0.0 and env.approach_margin(state, goal) == 0
+    cube = env._qadr[0]
+    state[cube] += 5 * SUCCESS_TOL  # the cube 5 tolerances too far along +x
+    np.testing.assert_allclose(env.success_margin(state, goal), [5.0, 0.0])
+    # The pusher pushes from behind (the +x side, to send the cube back along -x): nearer that
+    # spot, the approach margin falls; at it, it is 0.
+    obj = state[cube : cube + 2]
+    reach = env._object_radius(0) + 0.03 + 0.01  # object + pusher radius + clearance
+    far, near, there = state.copy(), state.copy(), state.copy()
+    far[:2] = obj + [-0.2, 0.0]
+    near[:2] = obj + [reach + 0.05, 0.0]
+    there[:2] = obj + [reach, 0.0]
+    assert env.approach_margin(far, goal) > env.approach_margin(near, goal) > 0
+    assert env.approach_margin(there, goal) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_goal_objects_rest_on_the_table() -> None:
     env = make("tabletop")
     for seed in range(3):

@@ -81,6 +81,40 @@ def test_success_is_checked_after_every_env_step() -> None:
 
 
 @needs_tworoom
+def test_extra_rules_are_latched_and_run_past_the_envs_success() -> None:
+    env = tworoom()
+    start, goal = np.array([40.0, 112.0, 0, 0]), np.array([60.0, 112.0, 0, 0])
+
+    def within(radius: float):
+        return lambda s, g: float(np.hypot(*(s[:2] - g[:2]))) < radius
+
+    # 16-unit success after step 1 (12 away); the stricter 5-unit rule holds at step 2 (4 away,
+    # 8 units a step), so the loop runs on to it; a rule that never holds runs the budget out.
+    env.reset(seed=0, options={"state": start, "goal": goal})
+    rules = {"strict": within(5.0)}
+    result = run_episode(
+        env, FixedPlanner([1.0, 0.0], 5), SpyFactory(), goal, MPCConfig(), rules=rules
+    )
+    assert result.success and result.success_step == 1
+    assert result.rule_steps == {"strict": 2} and result.steps == 2
+    env.reset(seed=0, options={"state": start, "goal": goal})
+    never = {"never": lambda s, g: False}
+    config = MPCConfig(budget=12)
+    result = run_episode(env, FixedPlanner([1.0, 0.0], 5), SpyFactory(), goal, config, rules=never)
+    assert result.success and result.success_step == 1  # latched: it flew past the goal
+    assert result.rule_steps == {"never": None} and result.steps == 12
+    assert json.loads(json.dumps(result.to_json()))["rule_steps"] == {"never": None}
+    # Without rules the loop still stops at the first success.
+    env.reset(seed=0, options={"state": start, "goal": goal})
+    plain = run_episode(env, FixedPlanner([1.0, 0.0], 5), SpyFactory(), goal, config)
+    assert plain.steps == 1 and plain.rule_steps == {}
+    with pytest.raises(ValueError, match="need a goal_state"):
+        run_episode(
+            env, FixedPlanner([1.0, 0.0], 5), SpyFactory(), None, config, env.render(), rules=never
+        )
+
+
+@needs_tworoom
 def test_budget_replans_and_frames() -> None:
     env = tworoom()
     start, goal = np.array([150.0, 112.0, 0, 0]), np.array([200.0, 112.0, 0, 0])

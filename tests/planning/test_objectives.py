@@ -158,3 +158,25 @@ def test_state_objective_rejects_bad_input() -> None:
         objective(torch.zeros(2, 3, 1, 4))
     with pytest.raises(ValueError, match="frameskip"):
         objective(torch.zeros(1, 3, 1, 2))
+
+
+def test_oracle_costs_scale_errors_by_their_tolerances() -> None:
+    from reverie.envs import make
+    from reverie.planning.objective import MARGIN_TIE_BREAK, state_cost
+
+    env = make("pusht")
+    goal = np.array([100.0, 100.0, 0, 0, 256.0, 256.0, 0.0, 0, 0, 0])  # pusher clear of the T
+    s = goal.copy()
+    s[0] += 10.0  # pusher 10 units off (0.5 of its tolerance)
+    s[5] += 30.0  # T 30 units off (1.5)
+    s[6] = np.radians(10.0)  # T 10° off (0.5)
+    assert state_cost(env, s, goal, "distance") == pytest.approx(50.0)
+    assert state_cost(env, s, goal, "tolerance") == pytest.approx(2.5)
+    assert state_cost(env, s, goal, "margin") == pytest.approx(1.5 + MARGIN_TIE_BREAK * 2.5)
+    # The objective scores rollouts with the cost it was given; an unknown one is refused.
+    actions = torch.zeros(1, 3, 2, 2)  # (B, N, H, A'), frameskip 1: the world stays at rest
+    for cost, want in (("distance", 50.0), ("tolerance", 2.5)):
+        costs = StateGoalObjective(env, s, goal, frameskip=1, cost=cost)(actions)
+        assert costs.shape == (1, 3) and costs[0, 0].item() == pytest.approx(2 * want, rel=1e-4)
+    with pytest.raises(ValueError, match="oracle cost must be one of"):
+        StateGoalObjective(env, s, goal, cost="units")

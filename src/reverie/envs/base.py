@@ -299,5 +299,11 @@ class ReverieEnv(gym.Env):
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         raise NotImplementedError
 
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Each error the success test bounds, over its tolerance (float64, one per condition):
+        ``is_success`` holds when every entry is <= 1. The oracle's ``tolerance`` and ``margin``
+        costs are built from it, so no error is drowned by another's units."""
+        raise NotImplementedError
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError

@@ -16,6 +16,10 @@ reproduces a recorded trajectory bit for bit. Frames are drawn with numpy by sig
 
 Success: pusher and T both within 20 units of the goal's positions and the T's angle within 20°.
 ``goal_distance`` = T + pusher position errors (units) + T angle error (degrees), 0 at goal.
+The published protocol's rule (DINO-WM / stable-worldmodel) is stricter and is reported beside
+ours: ``published_success`` = ‖(agent_xy, block_xy) − goal‖₂ < 20 (one norm over the 4 numbers)
+and wrapped |Δθ| < 20°, so 15 + 15 units of error passes ours (each ≤ 20) and fails theirs
+(√(15² + 15²) ≈ 21.2). ``goal_difficulty`` measures how far a pair's goal is from its start.
 
     from reverie.envs import make
     env = make("pusht"); obs, info = env.reset(seed=0); obs, r, done, _, info = env.step([1, 0])
@@ -45,6 +49,12 @@ CONTROL_DT = 0.1  # 10 Hz control, as in gym-pusht
 SUBSTEPS = 5
 DT = CONTROL_DT / SUBSTEPS
 POS_TOL, ANGLE_TOL_DEG = 20.0, 20.0
+# The published protocol's thresholds: one joint norm over (agent_xy, block_xy), strict "<".
+PUBLISHED_POS_TOL, PUBLISHED_ANGLE_TOL_DEG = 20.0, 20.0
+PUBLISHED_RULE = (
+    "||(agent_xy, block_xy) - goal||_2 < 20 (one joint norm) and wrapped |dtheta| < 20 deg, "
+    "latched at any step (DINO-WM / stable-worldmodel)"
+)
 START_MARGIN, GOAL_MARGIN = 110.0, 120.0  # T centre stays this far from the walls when sampled
 ORBIT = 105.0  # expert's detour radius around the T's centre (T reaches 80, pusher 15)
 
@@ -144,6 +154,7 @@ class PushTEnv(ReverieEnv):
         "pusher and T within 20 units of the goal positions and T angle within 20° "
         "(world 512 units)"
     )
+    published_rule = PUBLISHED_RULE
     max_episode_steps = 200
     physics_factors = {
         "mass": Factor(1.0, 0.5, 2.0, "mass of the T (the pusher's is 1): heavier slows pushes"),
@@ -343,6 +354,40 @@ class PushTEnv(ReverieEnv):
             and math.hypot(state[4] - goal[4], state[5] - goal[5]) <= POS_TOL
             and abs(float(wrap_angle(state[6] - goal[6]))) <= math.radians(ANGLE_TOL_DEG)
         )
+
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """[pusher error / 20, T position error / 20, T angle error / 20°]."""
+        return np.array(
+            [
+                math.hypot(state[0] - goal[0], state[1] - goal[1]) / POS_TOL,
+                math.hypot(state[4] - goal[4], state[5] - goal[5]) / POS_TOL,
+                math.degrees(abs(float(wrap_angle(state[6] - goal[6])))) / ANGLE_TOL_DEG,
+            ]
+        )
+
+    @staticmethod
+    def published_success(state: np.ndarray, goal: np.ndarray) -> bool:
+        """The published protocol's test: ‖(agent_xy, block_xy) − goal's‖₂ < 20 (one norm over
+        the 4 numbers) and wrapped |Δθ| < 20°. Stricter than ``is_success``."""
+        state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+        pos = float(np.linalg.norm(state[[0, 1, 4, 5]] - goal[[0, 1, 4, 5]]))
+        angle = abs(float(wrap_angle(state[6] - goal[6])))
+        return pos < PUBLISHED_POS_TOL and angle < math.radians(PUBLISHED_ANGLE_TOL_DEG)
+
+    @staticmethod
+    def goal_difficulty(expert_states: np.ndarray) -> dict[str, float]:
+        """How far one pair's goal is: ``expert_states`` (T+1, 10), start first, goal last ->
+        block displacement (units), block rotation (degrees, wrapped), pusher travel (units:
+        the length of the expert's pusher path over the T goal steps) and pusher displacement
+        (units, start to goal in a straight line: issue 12's "pusher travel median 257")."""
+        s = np.asarray(expert_states, np.float64)
+        start, goal = s[0], s[-1]
+        return {
+            "block_displacement": float(np.hypot(*(goal[4:6] - start[4:6]))),
+            "block_rotation_deg": math.degrees(abs(float(wrap_angle(goal[6] - start[6])))),
+            "pusher_travel": float(np.linalg.norm(np.diff(s[:, :2], axis=0), axis=1).sum()),
+            "pusher_displacement": float(np.hypot(*(goal[:2] - start[:2]))),
+        }
 
     # ---------------------------------------------------------------------------- expert
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:

@@ -177,6 +177,9 @@ class ReacherEnv(MujocoEnv):
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         return bool(np.all(np.abs(joint_error(state[:2], goal[:2])) <= SUCCESS_TOL))
 
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return np.abs(joint_error(state[:2], goal[:2])) / SUCCESS_TOL  # (2,) per joint
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         """A joint-space PD controller toward ``self.goal`` (``rng`` unused: deterministic)."""
         assert self.goal is not None, "call reset() before expert_action()"

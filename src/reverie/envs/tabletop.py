@@ -395,6 +395,25 @@ class TabletopEnv(MujocoEnv):
         err = self.object_positions(state) - self.object_positions(goal)
         return bool(np.all(np.linalg.norm(err, axis=1) <= SUCCESS_TOL))
 
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        err = self.object_positions(state) - self.object_positions(goal)
+        return np.linalg.norm(err, axis=1) / SUCCESS_TOL  # (K,) per object
+
+    def approach_margin(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """How far the pusher is from where it can push, over the success tolerance: the
+        distance to the spot just behind the on-table object farthest from its goal (opposite
+        its goal direction); 0 once every object is within tolerance. The oracle's ``reach``
+        cost adds it, so the search sees progress before the pusher touches anything."""
+        pos, goal_pos = self.object_positions(state), self.object_positions(goal)
+        err = np.linalg.norm(goal_pos[:, :2] - pos[:, :2], axis=1)
+        err = np.where((pos[:, 2] > TABLE_TOP - 0.01) & (err > SUCCESS_TOL), err, -1.0)
+        if err.max() < 0:
+            return 0.0
+        i = int(np.argmax(err))
+        u = (goal_pos[i, :2] - pos[i, :2]) / err[i]  # push direction
+        behind = pos[i, :2] - u * (self._object_radius(i) + PUSHER_RADIUS + 0.01)
+        return float(np.linalg.norm(self.pusher_position(state)[:2] - behind)) / SUCCESS_TOL
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         """Push the object farthest from its goal: get behind it (relative to the push
         direction), going round it if needed, then push it toward the goal."""

@@ -211,6 +211,9 @@ class TwoRoomEnv(ReverieEnv):
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         return self.goal_distance(state, goal) <= SUCCESS_RADIUS
 
+    def success_margin(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return np.array([self.goal_distance(state, goal) / SUCCESS_RADIUS])
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         """Head for the goal; through the door (via a waypoint each side of it) if rooms differ."""
         assert self.goal is not None

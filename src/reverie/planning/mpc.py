@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from einops import rearrange
 from torch import Tensor
 
 from reverie.planning.objective import (
+    ORACLE_COSTS,
     LatentGoalObjective,
     Objective,
     Planner,
@@ -85,7 +86,7 @@ class EpisodeResult:
     """One closed-loop episode. ``frames`` (if recorded) start with the initial observation."""
 
     success: bool
-    steps: int  # env steps taken (up to and including the first successful one)
+    steps: int  # env steps taken (up to the first success, or until every extra rule held too)
     plan_ms: list[float]  # wall time per replan, objective construction (encoding) included
     plan_cost: list[float | None]  # the planner's final best cost per replan (None: not reported)
     final_distance: float  # env.goal_distance at the end
@@ -93,6 +94,10 @@ class EpisodeResult:
     replans: int
     frames: list[np.ndarray] | None = field(default=None, repr=False)
     actions: list[np.ndarray] | None = field(default=None, repr=False)  # raw, one per env step
+    # Extra success rules (``rules=``): the first env step each held (0: at the start; None:
+    # never), latched like the env's own test.
+    rule_steps: dict[str, int | None] = field(default_factory=dict)
+    success_step: int | None = None  # the first env step the env's own test held (None: never)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready record (no frames, no actions)."""
@@ -154,11 +159,17 @@ class OracleFactory:
     factors; it must share the acting env's physics.
     """
 
-    def __init__(self, env: Any, frameskip: int, reduce: str = "sum") -> None:
-        self.env, self.frameskip, self.reduce = env, frameskip, reduce
+    def __init__(
+        self, env: Any, frameskip: int, reduce: str = "sum", cost: str = "distance"
+    ) -> None:
+        if cost not in ORACLE_COSTS:
+            raise ValueError(f"oracle cost must be one of {ORACLE_COSTS}, got {cost!r}")
+        self.env, self.frameskip, self.reduce, self.cost = env, frameskip, reduce, cost
 
     def __call__(self, ctx: PlanContext) -> StateGoalObjective:
-        return StateGoalObjective(self.env, ctx.state, ctx.goal_state, self.frameskip, self.reduce)
+        return StateGoalObjective(
+            self.env, ctx.state, ctx.goal_state, self.frameskip, self.reduce, cost=self.cost
+        )
 
 
 class RandomPlanner:
@@ -221,6 +232,7 @@ def episode_steps(
     goal_state: np.ndarray | None,
     config: MPCConfig = MPCConfig(),
     goal_frame: np.ndarray | None = None,
+    rules: dict[str, Callable[[np.ndarray, np.ndarray], bool]] | None = None,
 ) -> Generator[ReplanEvent | StepEvent, None, EpisodeResult]:
     """The closed loop as a stream: a ``ReplanEvent`` per plan, a ``StepEvent`` per env step.
 
@@ -228,6 +240,9 @@ def episode_steps(
     come. Returns the ``EpisodeResult`` (``StopIteration.value``). A consumer may look at the env
     between events but must not step it. See ``run_episode`` for the arguments.
     """
+    rules = dict(rules or {})
+    if rules and goal_state is None:
+        raise ValueError("extra success rules need a goal_state")
     if goal_state is None:
         if goal_frame is None:
             raise ValueError("run_episode needs a goal_state or a goal_frame")
@@ -258,12 +273,24 @@ def episode_steps(
     history: deque[np.ndarray] = deque([obs], maxlen=config.history)
     frames = [obs] if config.record_frames else None
     actions: list[np.ndarray] | None = [] if config.record_frames else None
+    rule_steps: dict[str, int | None] = {name: None for name in rules}
+
+    def latch(state: np.ndarray, step: int) -> bool:
+        """Record the rules that hold now; True once every rule has held at some step."""
+        for name, rule in rules.items():
+            if rule_steps[name] is None and rule(state, goal_state):
+                rule_steps[name] = step
+        return all(s is not None for s in rule_steps.values())
+
     distance, success = measure(state)
+    settled = latch(state, 0)
+    success_step: int | None = 0 if success else None
     min_distance, steps = distance, 0
     plan_ms: list[float] = []
     plan_cost: list[float | None] = []
     previous: Tensor | None = None
-    while not success and steps < config.budget:
+    # Run until the env's test and every extra rule have each held once (success is latched).
+    while not (success and settled) and steps < config.budget:
         # Step 1. plan from what is known now, warm-started from the shifted previous plan.
         init = None
         if previous is not None and config.warm_start == "shift":
@@ -287,20 +314,24 @@ def episode_steps(
                 obs, _, _, _, info = env.step(raw)
                 steps += 1
                 state = info["state"]
-                distance, success = measure(state)
+                distance, now = measure(state)
+                if now and not success:
+                    success_step = steps
+                success = success or now
+                settled = latch(state, steps)
                 min_distance = min(min_distance, distance)  # NaN stays NaN without a goal state
                 if frames is not None:
                     frames.append(obs)
                 if actions is not None:
                     actions.append(np.asarray(raw, np.float32))
-                done = success or steps >= config.budget
+                done = (success and settled) or steps >= config.budget
                 end = done or j == len(block) - 1
                 yield StepEvent(steps, obs, state, raw, b, end, success, distance)
                 if done:
                     break
             # Step 3. the frame at each block boundary joins the context history.
             history.append(obs)
-            if success or steps >= config.budget:
+            if (success and settled) or steps >= config.budget:
                 break
     return EpisodeResult(
         success=success,
@@ -312,6 +343,8 @@ def episode_steps(
         replans=len(plan_ms),
         frames=frames,
         actions=actions,
+        rule_steps=rule_steps,
+        success_step=success_step,
     )
 
 
@@ -322,6 +355,7 @@ def run_episode(
     goal_state: np.ndarray | None,
     config: MPCConfig = MPCConfig(),
     goal_frame: np.ndarray | None = None,
+    rules: dict[str, Callable[[np.ndarray, np.ndarray], bool]] | None = None,
 ) -> EpisodeResult:
     """Run one closed-loop episode from the env's *current* state (the caller resets it).
 
@@ -329,8 +363,12 @@ def run_episode(
     given, and replans every ``execute_blocks * frameskip`` env steps until success or the budget.
     ``goal_state=None`` plans toward ``goal_frame`` alone (a goal image from outside the simulator):
     nothing can test success then, so the episode runs the whole budget and distances are NaN.
+    ``rules`` (name -> ``rule(state, goal_state)``) are extra success tests scored on the same
+    rollout (Push-T's published rule): each is latched at the first step it holds, and the
+    episode runs on past the env's own success until every rule has held (or the budget ends),
+    so a stricter rule is not cut short. ``result.rule_steps`` says when each held.
     """
-    events = episode_steps(env, planner, make_objective, goal_state, config, goal_frame)
+    events = episode_steps(env, planner, make_objective, goal_state, config, goal_frame, rules)
     while True:
         try:
             next(events)

@@ -28,6 +28,15 @@ from torch import Tensor
 
 REDUCTIONS = ("sum", "final", "sum+final")
 DISTANCES = ("sq_l2", "l2")
+#: What the oracle scores each true state by (``StateGoalObjective(cost=...)``):
+#: ``distance`` the env's ``goal_distance``; ``tolerance`` the sum of the success test's errors,
+#: each over its tolerance (``env.success_margin``); ``margin`` the largest of them (<= 1 exactly
+#: where the success test passes) plus a 0.1 × sum tie-break, so progress on every error counts;
+#: ``reach`` is ``margin`` plus 0.5 × ``env.approach_margin`` (how far the pusher is from pushing,
+#: for envs whose cost is flat until contact: Tabletop).
+ORACLE_COSTS = ("distance", "tolerance", "margin", "reach")
+MARGIN_TIE_BREAK = 0.1
+REACH_WEIGHT = 0.5
 
 
 @runtime_checkable
@@ -57,6 +66,19 @@ class Planner(Protocol):
 def _check_reduce(reduce: str) -> None:
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+
+
+def state_cost(env: Any, state: np.ndarray, goal: np.ndarray, cost: str) -> float:
+    """One true state's oracle cost (see ``ORACLE_COSTS``); lower is better, 0 at the goal."""
+    if cost == "distance":
+        return float(env.goal_distance(state, goal))
+    m = np.asarray(env.success_margin(state, goal), np.float64)
+    if cost == "tolerance":
+        return float(m.sum())
+    margin = float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    if cost == "reach":
+        margin += REACH_WEIGHT * float(env.approach_margin(state, goal))
+    return margin
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
@@ -138,9 +160,10 @@ class StateGoalObjective:
     For each candidate the env is put into ``start_state``; each planned action of size
     ``A' = A * frameskip`` is split into ``frameskip`` raw actions executed in order (the dataset's
     concatenation order) through the physics hook ``_step_world`` (no rendering), and
-    ``env.goal_distance(state, goal_state)`` is taken after every planned step, summed over the
-    horizon (``reduce="sum"``) or final-only. The env's state is restored afterwards, so the env
-    that acts in the episode can also be the one that plans. One problem only (B = 1).
+    ``env.goal_distance(state, goal_state)`` (``cost="distance"``; or a tolerance-scaled cost,
+    see ``ORACLE_COSTS``) is taken after every planned step, summed over the horizon
+    (``reduce="sum"``) or final-only. The env's state is restored afterwards, so the env that acts
+    in the episode can also be the one that plans. One problem only (B = 1).
     """
 
     differentiable = False
@@ -153,11 +176,14 @@ class StateGoalObjective:
         goal_state: np.ndarray,
         frameskip: int = 1,
         reduce: str = "sum",
+        cost: str = "distance",
     ) -> None:
         _check_reduce(reduce)
         if frameskip < 1:
             raise ValueError(f"frameskip must be >= 1, got {frameskip}")
-        self.env = env
+        if cost not in ORACLE_COSTS:
+            raise ValueError(f"oracle cost must be one of {ORACLE_COSTS}, got {cost!r}")
+        self.env, self.cost = env, cost
         self.start_state = np.asarray(start_state, np.float64).copy()
         self.goal_state = np.asarray(goal_state, np.float64).copy()
         self.frameskip, self.reduce = frameskip, reduce
@@ -181,7 +207,8 @@ class StateGoalObjective:
         )
         raw = np.clip(raw.numpy(), self._low, self._high)  # what env.step would execute
         env, goal = self.env, self.goal_state
-        if hasattr(env, "batch_step_world") and hasattr(env, "batch_goal_distance"):
+        vectorised = hasattr(env, "batch_step_world") and hasattr(env, "batch_goal_distance")
+        if vectorised and self.cost == "distance":
             # Vectorised physics (Two-Room): all N candidates advance together, exactly as the
             # env's own step would move each of them.
             states = np.repeat(self.start_state[None], N, axis=0)  # (N, S)
@@ -199,7 +226,7 @@ class StateGoalObjective:
                 for h in range(H):
                     for f in range(self.frameskip):
                         env._step_world(raw[n, h, f])
-                    step_costs[n, h] = env.goal_distance(env.get_state(), goal)
+                    step_costs[n, h] = state_cost(env, env.get_state(), goal, self.cost)
         finally:
             env.set_state(saved)
         costs = reduce_horizon(torch.from_numpy(step_costs), self.reduce)  # (N,)
