@@ -109,3 +109,18 @@ def test_probe_command_reports_state_and_look(
     assert main(["probe", "--checkpoint", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
+
+
+def test_angles_are_probed_as_sine_and_cosine() -> None:
+    # An embedding holding (sin, cos) of an angle that wraps at ±pi exactly: the raw angle is not a
+    # linear function of it, its sine and cosine are.
+    from reverie.probe import angle_features, probe_table
+
+    rng = np.random.default_rng(0)
+    episodes = [rng.uniform(-np.pi, np.pi, (200, 1)) for _ in range(8)]
+    emb = [np.concatenate([np.sin(a), np.cos(a), rng.normal(size=(200, 4))], 1) for a in episodes]
+    raw = probe_table(emb, episodes, ["theta"], 1e-3)["theta"]
+    states, names = angle_features(episodes, ["theta"], ("theta",))
+    wrapped = probe_table(emb, states, names, 1e-3)
+    assert names == ["theta_sin", "theta_cos"]
+    assert raw < 0.8 and min(wrapped.values()) > 0.99  # raw: ~0.54

@@ -50,6 +50,24 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "reacher": ("q0", "q1", "dq0", "dq1"),
 }
+#: State entries that are angles: probed as their sine and cosine (a raw angle wraps at ±π, so a
+#: linear read-out of it fails even when the embedding holds it exactly).
+ANGLES: dict[str, tuple[str, ...]] = {"pusht": ("block_angle",), "reacher": ("q0", "q1")}
+
+
+def angle_features(
+    states: list[np.ndarray], names: list[str], angles: tuple[str, ...]
+) -> tuple[list[np.ndarray], list[str]]:
+    """Replace each angle column of ``states`` ((T, S) per episode) by its sin and cos."""
+    keep = [i for i, n in enumerate(names) if n not in angles]
+    wrap = [i for i, n in enumerate(names) if n in angles]
+    out_names = [names[i] for i in keep]
+    out_names += [f"{names[i]}_{f}" for i in wrap for f in ("sin", "cos")]
+    out = []
+    for st in states:
+        cols = [st[:, keep]] + [np.stack([np.sin(st[:, i]), np.cos(st[:, i])], 1) for i in wrap]
+        out.append(np.concatenate(cols, axis=1))
+    return out, out_names
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,7 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     S = states[0].shape[1]
     names = list(STATE_NAMES.get(env_name, ()))
     names = names if len(names) == S else [f"s{i}" for i in range(S)]
+    states, names = angle_features(states, names, ANGLES.get(env_name, ()))
     result: dict[str, Any] = {
         "checkpoint": str(cfg.checkpoint),
         "env": env_name,
