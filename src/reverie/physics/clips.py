@@ -1,6 +1,7 @@
 """Matched possible/impossible clip pairs on the Tabletop scene (violation of expectation).
 
     reverie physics generate --out runs/physics-clips [--pairs-per-category 100] [--seed 0]
+    reverie physics generate --scenes random --scene-objects 2 --out runs/voe-heldout  # family
 
     from reverie.physics.clips import GenerateConfig, generate_clips, load_clips
     generate_clips(GenerateConfig(out=Path("runs/physics-clips"), pairs_per_category=100))
@@ -54,6 +55,18 @@ Seeds: pair i of category c (index in ``CATEGORIES``) generated with ``seed`` s 
 start/goal seeds (``EVAL_SEED_BASE + 10_000 * seed + j``, far below the physics block). The
 clip is a pure function of that seed (``make_pair``), so a stored clip can be re-simulated and
 compared (``reproduce_pair``).
+
+Scenes of the family (``--scenes random``): each pair is played in its own two-object
+``SceneSpec`` (kinds, sizes, colours, masses, frictions, bounciness, gravity, light), drawn by
+``pair_scene`` from the pair's seed, so held out from every collection's scenes; the edits act on
+that scene's objects (a recolour turns one to a named colour the scene does not use; slides are
+slowed on slippery tables so they stay on them; no colour or size of the default objects' draws is
+applied). A scene in which the pair's variant cannot happen (a cube on a sticky table stops
+before it can vanish in motion) is replaced by the pair's next draw, up to ``SCENE_TRIES``.
+``--scenes DIR`` (a ``collect --scenes random`` dataset) uses its episodes' scenes instead: the
+worlds a family model trained on. Each pair's record holds its scene (``scene``, spec JSON).
+Match a family model's data: ``--size`` its image size, and ``--frames`` one more than a multiple
+of its frameskip (21 for 5) so it sees the last frame.
 
 Output (written atomically): ``DIR/clips.h5`` with one group per pair (``pair_00000/possible``,
 ``impossible`` uint8 (F, Hi, Wi, 3), ``actions`` float32 (F-1, 2), ``states_possible``,
