@@ -19,7 +19,10 @@ beside it: a model that does not beat it has not learnt the dynamics. The machin
 category made in held-out scenes (``reverie physics generate --scenes random``) and in the
 dataset's training scenes (``--scenes DATA``), scored by ``reverie physics eval``'s surprise;
 pairwise accuracy per category and overall (target ≥ 85% on held-out scenes). Clips have
-``voe_frames`` frames so that a frameskipping model sees the last one.
+``voe_frames`` frames so that a frameskipping model sees the last one. Clips run at 10 frames/s
+and a toss or fall lasts 3-5 frames: a model trained at frameskip 5 sees one frame in five and
+scores near chance; train family models for this figure with ``--frameskip 1`` and passive data
+(``reverie collect --policy passive --scenes random``, merged with the pushing episodes).
 """
 
 from __future__ import annotations
@@ -82,7 +85,10 @@ def voe_table(checkpoint: str, data: str, pairs: int, out: str, size: int, frame
         by = [f"{100 * r['by_category'][c]['pairwise_accuracy']:.0f}%" for c in CATEGORIES]
         total = f"{100 * r['pairwise_accuracy']:.1f}%"
         print(f"| {name} | {pairs * len(CATEGORIES)} | {' | '.join(by)} | {total} |")
-    print(f"VoE clips: {frames} frames of {size} px; target ≥ 85% on held-out scenes")
+    print(
+        f"VoE clips: {frames} frames of {size} px, model frameskip {frameskip}; "
+        "target ≥ 85% on held-out scenes"
+    )
 
 
 def main() -> None:
