@@ -205,8 +205,9 @@ def _candidates(cfg: GenerateConfig, seed: int, index: int, pool: list[Any]) -> 
         return [None]
     if cfg.scenes == "random":
         return [pair_scene(seed, k, cfg.scene_objects) for k in range(SCENE_TRIES)]
-    # Training scenes: the dataset's episodes in turn, pair i starting at episode i*SCENE_TRIES.
-    return [pool[(index * SCENE_TRIES + k) % len(pool)] for k in range(SCENE_TRIES)]
+    # Training scenes: pair i plays episode i's scene (distinct ones while the dataset lasts),
+    # falling back on the episodes after it.
+    return [pool[(index + k) % len(pool)] for k in range(SCENE_TRIES)]
 
 
 # ------------------------------------------------------------------------------------ writing
