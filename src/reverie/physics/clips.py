@@ -1,6 +1,7 @@
 """Matched possible/impossible clip pairs on the Tabletop scene (violation of expectation).
 
     reverie physics generate --out runs/physics-clips [--pairs-per-category 100] [--seed 0]
+    reverie physics generate --scenes random --scene-objects 2 --out runs/voe-heldout  # family
 
     from reverie.physics.clips import GenerateConfig, generate_clips, load_clips
     generate_clips(GenerateConfig(out=Path("runs/physics-clips"), pairs_per_category=100))
@@ -55,6 +56,18 @@ start/goal seeds (``EVAL_SEED_BASE + 10_000 * seed + j``, far below the physics 
 clip is a pure function of that seed (``make_pair``), so a stored clip can be re-simulated and
 compared (``reproduce_pair``).
 
+Scenes of the family (``--scenes random``): each pair is played in its own two-object
+``SceneSpec`` (kinds, sizes, colours, masses, frictions, bounciness, gravity, light), drawn by
+``pair_scene`` from the pair's seed, so held out from every collection's scenes; the edits act on
+that scene's objects (a recolour turns one to a named colour the scene does not use; slides are
+slowed on slippery tables so they stay on them; no colour or size of the default objects' draws is
+applied). A scene in which the pair's variant cannot happen (a cube on a sticky table stops
+before it can vanish in motion) is replaced by the pair's next draw, up to ``SCENE_TRIES``.
+``--scenes DIR`` (a ``collect --scenes random`` dataset) uses its episodes' scenes instead: the
+worlds a family model trained on. Each pair's record holds its scene (``scene``, spec JSON).
+Match a family model's data: ``--size`` its image size, and ``--frames`` one more than a multiple
+of its frameskip (21 for 5) so it sees the last frame.
+
 Output (written atomically): ``DIR/clips.h5`` with one group per pair (``pair_00000/possible``,
 ``impossible`` uint8 (F, Hi, Wi, 3), ``actions`` float32 (F-1, 2), ``states_possible``,
 ``states_impossible`` float64 (F, S)) and ``DIR/manifest.json`` (category, variant, seed,
@@ -77,7 +90,14 @@ from tqdm import tqdm
 from reverie.data.format import EVAL_SEED_BASE
 from reverie.io import ReverieError, atomic_path, atomic_write_json, read_json, sha256_file
 from reverie.physics.scene import Plan, make_env
-from reverie.physics.variants import CATEGORIES, HARD_VARIANTS, VARIANTS, make_pair, variants
+from reverie.physics.variants import (
+    CATEGORIES,
+    HARD_VARIANTS,
+    VARIANTS,
+    NoPairError,
+    make_pair,
+    variants,
+)
 
 PHYSICS_SEED_BASE = EVAL_SEED_BASE + 500_000_000
 CLIPS_FILE = "clips.h5"
@@ -114,10 +134,20 @@ class GenerateConfig:
     """Worker processes (pairs are independent)."""
     progress: bool = True
     """Show a progress bar (``reverie physics generate``; the Python call takes ``progress=``)."""
+    scenes: str = "none"
+    """none (the default cube and ball) | random (a held-out scene of the family per pair,
+    ``pair_scene``) | DIR of a ``collect --scenes random`` dataset (its episodes' scenes in turn:
+    the scenes a family model trained on)."""
+    scene_objects: int = 2
+    """Objects per random scene: the clips' edits act on two, so 2 (match the family data's)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "categories", tuple(self.categories))
+        if self.scene_objects != 2:
+            raise ValueError(
+                f"--scene-objects must be 2 (clips are two-object scenes), got {self.scene_objects}"
+            )
         if not 1 <= self.pairs_per_category <= MAX_PAIRS:
             raise ValueError(
                 f"--pairs-per-category must be in [1, {MAX_PAIRS}], got {self.pairs_per_category}"
@@ -135,19 +165,74 @@ class GenerateConfig:
             raise ValueError(f"--workers must be in [1, 64], got {self.workers}")
 
 
+# ------------------------------------------------------------------------------------- scenes
+def pair_scene(seed: int, attempt: int = 0, n_objects: int = 2) -> Any:
+    """Held-out family scene ``attempt`` of the pair with env seed ``seed``: a ``random_scene``
+    from ``default_rng([seed, 16, attempt])``. Physics seeds (> 2.5e9) are ones no collection
+    uses (< 1e9; ``collect`` draws ``default_rng([episode_seed, 16])``), so never a training
+    scene. Attempt k+1 is drawn when scene k does not allow the pair's variant."""
+    from reverie.scenes.sample import random_scene
+
+    return random_scene(np.random.default_rng([seed, 16, attempt]), n_objects)
+
+
+def dataset_scenes(root: str | Path) -> list[Any]:
+    """The scene specs of every episode of a ``collect --scenes random`` dataset, in order."""
+    import json
+
+    from reverie.data.format import load_manifest
+    from reverie.scenes.spec import spec_from_dict
+
+    root = Path(root)
+    if not (root / "manifest.json").is_file():
+        raise ReverieError(f"--scenes {root}: neither none, random nor a dataset directory")
+    manifest = load_manifest(root)
+    if manifest.get("settings", {}).get("scenes") != "random":
+        raise ReverieError(f"--scenes {root}: not collected with --scenes random")
+    specs: list[Any] = []
+    for shard in manifest["shards"]:
+        with h5py.File(root / shard["file"], "r") as f:
+            specs += [spec_from_dict(json.loads(f[k].attrs["scene"])) for k in sorted(f)]
+    return specs
+
+
+SCENE_TRIES = 16  # scenes a pair may try before giving up (a scene may not allow its variant)
+
+
+def _candidates(cfg: GenerateConfig, seed: int, index: int, pool: list[Any]) -> list[Any]:
+    """The scenes pair ``index`` (env seed ``seed``) tries in turn: [None] without scenes."""
+    if cfg.scenes == "none":
+        return [None]
+    if cfg.scenes == "random":
+        return [pair_scene(seed, k, cfg.scene_objects) for k in range(SCENE_TRIES)]
+    # Training scenes: pair i plays episode i's scene (distinct ones while the dataset lasts),
+    # falling back on the episodes after it.
+    return [pool[(index + k) % len(pool)] for k in range(SCENE_TRIES)]
+
+
 # ------------------------------------------------------------------------------------ writing
 _WORKER_ENV: dict[int, Any] = {}
+PairJob = tuple[str, int, int, int, bool, list[dict[str, Any] | None]]
 
 
-def _pair_job(job: tuple[str, int, int, int, bool]) -> tuple[Plan, dict[str, np.ndarray]]:
-    category, seed, size, frames, hard = job
-    if size not in _WORKER_ENV:
-        _WORKER_ENV[size] = make_env(size)
-    return make_pair(category, seed, size, frames, _WORKER_ENV[size], hard)
+def _pair_job(job: PairJob) -> tuple[Plan, dict[str, np.ndarray], dict[str, Any] | None]:
+    from reverie.scenes.spec import spec_from_dict
+
+    category, seed, size, frames, hard, scenes = job
+    for scene in scenes:
+        spec = None if scene is None else spec_from_dict(scene)
+        if size not in _WORKER_ENV or (_WORKER_ENV[size].scene is None) != (spec is None):
+            _WORKER_ENV[size] = make_env(size, spec)
+        try:
+            plan, arrays = make_pair(category, seed, size, frames, _WORKER_ENV[size], hard, spec)
+            return plan, arrays, scene
+        except NoPairError:
+            continue
+    raise ReverieError(f"none of {len(scenes)} scenes allows a {category} pair for seed {seed}")
 
 
-def _plan_record(index: int, plan: Plan) -> dict[str, Any]:
-    return {
+def _plan_record(index: int, plan: Plan, scene: dict[str, Any] | None) -> dict[str, Any]:
+    record = {
         "index": index,
         "key": f"pair_{index:05d}",
         "category": plan.category,
@@ -161,29 +246,33 @@ def _plan_record(index: int, plan: Plan) -> dict[str, Any]:
         },
         "has_actions": False,
     }
+    return record if scene is None else {**record, "scene": scene}
 
 
 def generate_clips(cfg: GenerateConfig, progress: bool = True) -> Path:
     """Make ``cfg.pairs_per_category`` pairs per category into ``cfg.out``; returns the dir."""
+    pool = dataset_scenes(cfg.scenes) if cfg.scenes not in ("none", "random") else []
+    jobs: list[PairJob] = []
+    for c in cfg.categories:
+        for i in range(cfg.pairs_per_category):
+            seed = pair_seed(cfg.seed, c, i)
+            scenes = _candidates(cfg, seed, len(jobs), pool)
+            specs = [None if s is None else s.to_dict() for s in scenes]
+            jobs.append((c, seed, cfg.size, cfg.frames, cfg.hard, specs))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    jobs = [
-        (c, pair_seed(cfg.seed, c, i), cfg.size, cfg.frames, cfg.hard)
-        for c in cfg.categories
-        for i in range(cfg.pairs_per_category)
-    ]
     t0 = time.perf_counter()
     records = []
     path = cfg.out / CLIPS_FILE
     bar = tqdm(total=len(jobs), desc="physics clips", unit="pair", disable=not progress)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for index, (plan, arrays) in enumerate(_map(_pair_job, jobs, cfg.workers)):
+        for index, (plan, arrays, scene) in enumerate(_map(_pair_job, jobs, cfg.workers)):
             g = f.create_group(f"pair_{index:05d}", track_order=True)
             for name, data in arrays.items():
                 chunks = (1, *data.shape[1:]) if data.ndim == 4 else None
                 g.create_dataset(
                     name, data=data, chunks=chunks, compression="lzf" if data.ndim == 4 else None
                 )
-            records.append(_plan_record(index, plan))
+            records.append(_plan_record(index, plan, scene))
             bar.update(1)
     bar.close()
     manifest = {
@@ -197,6 +286,8 @@ def generate_clips(cfg: GenerateConfig, progress: bool = True) -> Path:
         "seed_rule": "PHYSICS_SEED_BASE + seed*1e6 + category_index*1e5 + pair_index",
         "pairs_per_category": cfg.pairs_per_category,
         "hard": cfg.hard,
+        "scenes": str(cfg.scenes),
+        "scene_rule": _SCENE_RULES.get(str(cfg.scenes), "the dataset's episode scenes in turn"),
         "categories": list(cfg.categories),
         "action_dim": 2,
         "actions": "zeros: passive clips (the pusher is parked)",
@@ -207,6 +298,12 @@ def generate_clips(cfg: GenerateConfig, progress: bool = True) -> Path:
     }
     atomic_write_json(cfg.out / MANIFEST, manifest)
     return cfg.out
+
+
+_SCENE_RULES = {
+    "none": "the default cube and ball",
+    "random": "held-out: random_scene(default_rng([pair_seed, 16, attempt])), per pair 'scene'",
+}
 
 
 def _map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
@@ -272,14 +369,18 @@ def load_clips(root: str | Path, verify: bool = True) -> ClipSet:
 
 def reproduce_pair(root: str | Path, index: int) -> dict[str, np.ndarray]:
     """Re-simulate pair ``index`` of a clip directory from its recorded seed."""
+    from reverie.scenes.spec import spec_from_dict
+
     manifest = read_json(Path(root) / MANIFEST, what="physics clip manifest")
     record = manifest["pairs"][index]
+    scene = spec_from_dict(record["scene"]) if "scene" in record else None
     _, arrays = make_pair(
         record["category"],
         record["seed"],
         manifest["size"],
         manifest["frames"],
         hard=manifest.get("hard", False),
+        scene=scene,
     )
     return arrays
 
@@ -295,6 +396,7 @@ __all__ = [
     "generate_clips",
     "load_clips",
     "make_pair",
+    "pair_scene",
     "pair_seed",
     "reproduce_pair",
     "variants",

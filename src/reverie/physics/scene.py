@@ -33,13 +33,13 @@ class Plan:
     seed: int
     frames: int
     obj: int
-    """Index of the object the violation acts on (0 cube, 1 ball)."""
+    """Index of the object the violation acts on (default objects: 0 cube, 1 ball)."""
     poses: np.ndarray
     """(K, 4): x, y, height above the resting height, yaw of each object at frame 0."""
     hues: list[float | None]
-    """Per object: a hue in [0, 1], or None for the scene's default colour."""
+    """Per object: a hue in [0, 1], or None for the scene's own colour (always, in a scene)."""
     scales: list[float]
-    """Per object: size scale at frame 0."""
+    """Per object: size scale at frame 0 (1: its own size; always, in a scene)."""
     screen: tuple[float, float, float] | None = None
     """(y, x0, speed per step) of the sliding screen, or None."""
     launches: list[tuple[int, int, tuple[float, float, float]]] = field(default_factory=list)
@@ -51,10 +51,11 @@ class Plan:
     """``kind`` and its parameters (see ``_apply_violation``)."""
 
 
-def make_env(size: int) -> Any:
+def make_env(size: int, scene: Any = None) -> Any:
+    """The Tabletop env clips are played in: its default objects, or a ``SceneSpec``'s."""
     from reverie.envs import make
 
-    return make("tabletop", size=size)
+    return make("tabletop", size=size, scene=scene)
 
 
 def _setup(env: Any, plan: Plan) -> None:
@@ -91,7 +92,8 @@ def simulate(
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Run ``plan`` from its seed: frames uint8 (F, Hi, Wi, 3) (None if not rendering) and
     states float64 (F, S). The impossible run applies the violation before step v."""
-    saved = (env.model.geom_contype.copy(), env.model.geom_conaffinity.copy())
+    m = env.model
+    saved = (m.geom_contype.copy(), m.geom_conaffinity.copy(), m.pair_margin.copy())
     frames, states = [], []
     zero = np.zeros(env.action_space.shape, np.float32)
     try:
@@ -109,7 +111,7 @@ def simulate(
             frames.append(env.render() if render else None)
             states.append(env.get_state())
     finally:
-        env.model.geom_contype[:], env.model.geom_conaffinity[:] = saved
+        m.geom_contype[:], m.geom_conaffinity[:], m.pair_margin[:] = saved
         env.data.xfrc_applied[:] = 0.0
     return (np.stack(frames) if render else None), np.stack(states)
 
@@ -144,8 +146,8 @@ def _apply_violation(env: Any, plan: Plan) -> None:
         if kind == "sideways":
             force[:2] = mg * np.asarray(v["dir"], np.float64)
         env.data.xfrc_applied[body] = [*force, 0.0, 0.0, 0.0]
-    elif kind == "recolour":
-        env.set_object_rgba(i, hsv_rgba(v["hue"]))
+    elif kind == "recolour":  # to a hue (default objects) or a scene's named colour (rgb)
+        env.set_object_rgba(i, [*v["rgb"], 1.0] if "rgb" in v else hsv_rgba(v["hue"]))
     elif kind == "resize":
         pos = env.object_positions()[i]
         resting = bool(pos[2] < rest_height(env, i) + 0.01)
@@ -162,6 +164,11 @@ def _exclude_contact(env: Any, a: int, b: int) -> None:
     contype and no conaffinity, and every geom it used to collide with, except ``b``, gets that
     bit in its conaffinity."""
     m = env.model
+    # A scene's object-table contacts are explicit <pair>s, which contype/conaffinity do not
+    # gate: a margin no penetration reaches switches such a pair off.
+    for p in range(m.npair):
+        if {int(m.pair_geom1[p]), int(m.pair_geom2[p])} == {a, b}:
+            m.pair_margin[p] = -10.0
     ct, ca = m.geom_contype, m.geom_conaffinity
     bit = 1 << 4
     partners = [
@@ -182,12 +189,22 @@ def _vel(env: Any, state: np.ndarray, i: int) -> np.ndarray:
     return state[a : a + 3]
 
 
-def _radius(i: int, scale: float) -> float:
-    """Horizontal reach of object i (a box's half-diagonal), for spacing checks."""
-    from reverie.envs.tabletop import OBJECTS
+def _radius(env: Any, i: int, scale: float) -> float:
+    """Horizontal reach of object i at size scale ``scale`` (a box's half-diagonal), for
+    spacing checks; the env knows its objects (default or a scene's)."""
+    half = env._halves[i] * scale
+    return half * (np.sqrt(2.0) if env._kinds[i] == "box" else 1.0)
 
-    half = OBJECTS[i][2] * scale
-    return half * (np.sqrt(2.0) if OBJECTS[i][1] == "box" else 1.0)
+
+def _slide_speed(env: Any, i: int, speed: float, reach: float = 0.35) -> float:
+    """``speed`` (m/s), capped in a scene so that object ``i`` slides at most ``reach`` m before
+    friction stops it (v² = 2·μ·g·d, μ the geometric mean of its and the table's friction): on
+    an icy table a default launch would carry it off. The default objects keep ``speed``."""
+    if env.scene is None:
+        return speed
+    mu = np.sqrt(env.scene.objects[i].friction * env.scene.table_friction)
+    g = -float(env.model.opt.gravity[2])
+    return float(min(speed, np.sqrt(2.0 * mu * g * reach)))
 
 
 def _default_hue(env: Any, i: int) -> float:
@@ -197,6 +214,20 @@ def _default_hue(env: Any, i: int) -> float:
 def _far_hue(rng: np.random.Generator, hue: float) -> float:
     """A hue at least 0.25 round the colour wheel from ``hue``."""
     return float((hue + rng.uniform(0.25, 0.75)) % 1.0)
+
+
+def _recolour(env: Any, rng: np.random.Generator, plan: Plan) -> dict[str, Any]:
+    """The recolour violation of ``plan.obj``: a hue far from its own on the default objects; in
+    a scene, a named colour no object of the scene wears (a colour the family's world has)."""
+    i = plan.obj
+    if env.scene is None:
+        hue = plan.hues[i] if plan.hues[i] is not None else _default_hue(env, i)
+        return {"kind": "recolour", "hue": _far_hue(rng, hue)}
+    from reverie.scenes.spec import COLOURS
+
+    worn = {o.colour for o in env.scene.objects}
+    name = str(rng.choice(sorted(set(COLOURS) - worn)))
+    return {"kind": "recolour", "colour": name, "rgb": list(COLOURS[name])}
 
 
 def _visible(env: Any, plan: Plan, state: np.ndarray, t: int, i: int) -> bool:
@@ -213,6 +244,6 @@ def _visible(env: Any, plan: Plan, state: np.ndarray, t: int, i: int) -> bool:
 
 def _stays_apart(env: Any, plan: Plan, states: np.ndarray) -> bool:
     """The two objects never get within touching distance (plus 2 cm)."""
-    gap = _radius(0, plan.scales[0]) + _radius(1, plan.scales[1]) + 0.02
+    gap = _radius(env, 0, plan.scales[0]) + _radius(env, 1, plan.scales[1]) + 0.02
     pos = np.stack([env.object_positions(s) for s in states])  # (F, K, 3)
     return bool(np.all(np.linalg.norm(pos[:, 0, :2] - pos[:, 1, :2], axis=1) > gap))

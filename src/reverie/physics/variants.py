@@ -15,20 +15,26 @@ from typing import Any
 import numpy as np
 
 from reverie.envs.tabletop import TABLE_TOP
+from reverie.io import ReverieError
 from reverie.physics.scene import (
     EDGE,
     FREE,
     Plan,
-    _default_hue,
-    _far_hue,
     _pos,
     _radius,
+    _recolour,
+    _slide_speed,
     _stays_apart,
     _vel,
     _visible,
     make_env,
     simulate,
 )
+
+
+class NoPairError(RuntimeError):
+    """A scene where a variant's events cannot happen (``make_pair`` with a ``scene``)."""
+
 
 CATEGORIES = ("permanence", "continuity", "solidity", "gravity", "immutability")
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -57,7 +63,8 @@ def variants(category: str, hard: bool = False) -> tuple[str, ...]:
 def _base(
     env: Any, rng: np.random.Generator, category: str, variant: str, seed: int, frames: int
 ) -> Plan:
-    """Two objects at random spots, colours and sizes as the passive policy draws them."""
+    """Two objects at random spots, colours and sizes as the passive policy draws them; in a
+    scene (``env.scene``) its objects keep their own colours, sizes and yaws."""
     poses = np.zeros((2, 4))
     for _ in range(100):
         poses[:, :2] = rng.uniform(-FREE, FREE, (2, 2))
@@ -66,6 +73,9 @@ def _base(
     poses[0, 3] = rng.uniform(-np.pi, np.pi)  # the cube's yaw
     hues = [float(rng.random()) if rng.random() < 0.5 else None for _ in range(2)]
     scales = [float(rng.uniform(0.7, 1.3)) if rng.random() < 0.25 else 1.0 for _ in range(2)]
+    if env.scene is not None:  # the spec is the world: the same draws, then its own looks
+        poses[:, 3] = [o.yaw for o in env.scene.objects]
+        hues, scales = [None, None], [1.0, 1.0]
     return Plan(category, variant, seed, frames, int(rng.integers(2)), poses, hues, scales)
 
 
@@ -75,13 +85,13 @@ def _slide(env: Any, rng: np.random.Generator, plan: Plan) -> np.ndarray | None:
     F, i = plan.frames, plan.obj
     v = int(rng.integers(6, F - 5))
     angle = rng.uniform(-np.pi, np.pi)
-    speed = rng.uniform(1.2, 2.2)
+    speed = _slide_speed(env, i, rng.uniform(1.2, 2.2))
     plan.launches.append(
         (v - int(rng.integers(2, 4)), i, (speed * np.cos(angle), speed * np.sin(angle), 0.0))
     )
     if rng.random() < 0.5:
         angle = rng.uniform(-np.pi, np.pi)
-        speed = rng.uniform(0.5, 1.5)
+        speed = _slide_speed(env, 1 - i, rng.uniform(0.5, 1.5))
         plan.launches.append(
             (int(rng.integers(1, v)), 1 - i, (speed * np.cos(angle), speed * np.sin(angle), 0.0))
         )
@@ -108,7 +118,7 @@ def _screen_pass(env: Any, rng: np.random.Generator, plan: Plan) -> tuple[int, i
     plan.screen = (float(y - rng.uniform(0.06, 0.09)), float(x0), float(speed))
     if rng.random() < 0.5:  # the other object slides meanwhile, as a distraction
         angle = rng.uniform(-np.pi, np.pi)
-        s = rng.uniform(0.5, 1.5)
+        s = _slide_speed(env, 1 - i, rng.uniform(0.5, 1.5))
         plan.launches.append(
             (int(rng.integers(1, 6)), 1 - i, (s * np.cos(angle), s * np.sin(angle), 0.0))
         )
@@ -189,8 +199,7 @@ def _draw(
         elif variant == "sink_through_table":
             plan.violation = {"kind": "no_contact", "with": "table"}
         elif variant == "recolour_in_view":
-            hue = plan.hues[i] if plan.hues[i] is not None else _default_hue(env, i)
-            plan.violation = {"kind": "recolour", "hue": _far_hue(rng, hue)}
+            plan.violation = _recolour(env, rng, plan)
         elif variant == "resize_in_view":
             factor = rng.uniform(0.55, 0.75) if rng.random() < 0.5 else rng.uniform(1.35, 1.6)
             plan.violation = {"kind": "resize", "scale": float(plan.scales[i] * factor)}
@@ -226,8 +235,7 @@ def _draw(
                 "quat": [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)],
             }
         elif variant == "recolour_behind_screen":
-            hue = plan.hues[i] if plan.hues[i] is not None else _default_hue(env, i)
-            plan.violation = {"kind": "recolour", "hue": _far_hue(rng, hue)}
+            plan.violation = _recolour(env, rng, plan)
         else:  # it leaves its hiding place: stands in view, in front of the screen's path
             x, y = plan.poses[i, :2]
             target = np.array([x + rng.uniform(-0.1, 0.1), y - rng.uniform(0.2, 0.3)])
@@ -286,8 +294,7 @@ def _draw(
         elif variant == "vanish_in_flight":
             plan.violation = {"kind": "hide"}
         elif variant == "recolour_in_flight":
-            hue = plan.hues[i] if plan.hues[i] is not None else _default_hue(env, i)
-            plan.violation = {"kind": "recolour", "hue": _far_hue(rng, hue)}
+            plan.violation = _recolour(env, rng, plan)
         else:  # jump sideways in mid-air, keeping its height and velocity
             p = _pos(env, states[v - 1], i)
             angle = rng.uniform(-np.pi, np.pi)
@@ -311,7 +318,7 @@ def _draw(
         plan.launches.append((launch, i, (speed * np.cos(angle), speed * np.sin(angle), 0.0)))
         plan.violation_frame = launch
         _, states = simulate(env, plan, impossible=False, render=False)
-        gap = _radius(0, plan.scales[0]) + _radius(1, plan.scales[1]) + 0.01
+        gap = _radius(env, 0, plan.scales[0]) + _radius(env, 1, plan.scales[1]) + 0.01
         for t in range(launch, frames - 4):
             if np.linalg.norm(_pos(env, states[t], i)[:2] - _pos(env, states[t], j)[:2]) < gap:
                 if t == launch:
@@ -331,20 +338,32 @@ def make_pair(
     frames: int = 20,
     env: Any = None,
     hard: bool = False,
+    scene: Any = None,
 ) -> tuple[Plan, dict[str, np.ndarray]]:
     """The pair of ``category`` for env seed ``seed``: its plan and arrays ``possible``,
     ``impossible`` (F, Hi, Wi, 3), ``states_possible``, ``states_impossible`` (F, S), ``actions``
-    (F-1, 2) zeros. Deterministic: the same arguments give the same pair."""
+    (F-1, 2) zeros. ``scene``: a two-object ``SceneSpec`` to play it in (``env`` is rebuilt
+    from it); None: the default objects. Deterministic: the same arguments give the same pair."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; known: {', '.join(CATEGORIES)}")
-    env = env if env is not None else make_env(size)
+    if scene is not None and len(scene.objects) != 2:
+        raise ReverieError(
+            f"physics clips are two-object scenes; this scene has {len(scene.objects)} objects"
+        )
+    env = env if env is not None else make_env(size, scene)
     if env.size != size:
         raise ValueError(f"env renders {env.size} px, pair wants {size}")
+    if scene is not None and env.scene != scene:
+        env.set_scene(scene)
+    elif scene is None and env.scene is not None:
+        raise ValueError("make_pair without a scene needs an env of the default objects")
     rng = np.random.default_rng(seed)
     # Consecutive seeds cycle through the variants, so each is equally represented.
     cycle = variants(category, hard)
     variant = cycle[seed % len(cycle)]
-    for _ in range(500):
+    # A scene may not allow a variant (a cube on a sticky table stops before it can vanish in
+    # motion); the caller then moves on to another scene (``NoPairError``), so fewer tries.
+    for _ in range(500 if scene is None else 300):
         plan = _draw(env, rng, category, variant, seed, frames)
         if plan is None:
             continue
@@ -364,4 +383,6 @@ def make_pair(
             "states_possible": s_pos,
             "states_impossible": s_imp,
         }
+    if scene is not None:
+        raise NoPairError(f"scene does not allow a {variant} pair for seed {seed}")
     raise RuntimeError(f"could not draw a {variant} pair for seed {seed} (this is a bug)")
