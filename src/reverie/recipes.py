@@ -9,6 +9,7 @@ Keys (all optional; a missing key means "the preset's value"):
   episodes   episodes ``reverie demo`` collects.
   steps      training steps ``reverie demo`` runs (an upper bound when a time budget is set).
   minutes    the demo's wall-clock training budget, so the main job ends on time on any CPU.
+  augment    the look augmentation ``reverie train`` applies when ``--augment`` is not given.
 
 Why Two-Room's λ is 0.003: SIGReg pushes every 1-D projection of the batch toward N(0, 1); a
 world whose visible state is a flat 2-D sheet satisfies that only by folding the sheet through
@@ -21,6 +22,12 @@ Why Two-Room trains the ``lite`` preset: on the same 50 held-out pairs it plans 
 (80% [67, 89] vs 82% [69, 90]: the cpu model's failures are among lite's) from a
 quarter of the encoder's conv FLOPs and a fifth of the predictor's, so it trains ~2x faster and
 replans ~3x faster in fp32: the demo ends on time on CPUs without bf16 (BENCHMARKS.md).
+
+Why Two-Room augments the look: under the same 5-minute budget the ``look`` augmentation
+planned at 82% in the source look against 78% without it (it costs ~1.2x per step, so it got
+1,180 steps against 1,436), and at 76% / 68% / 72% under the ``visual`` / ``visual-unseen`` /
+``both`` looks against 6% / - / - (BENCHMARKS.md, "Look invariance"). Push-T's models were too
+weak to tell, so the others stay unaugmented.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Any
 
 # fmt: off
 RECIPES: dict[str, dict[str, Any]] = {
-    "tworoom":  {"preset": "lite", "lam": 0.003, "episodes": 1000, "steps": 4000, "minutes": 5.0},
+    "tworoom":  {"preset": "lite", "lam": 0.003, "episodes": 1000, "steps": 4000, "minutes": 5.0,
+                 "augment": "look"},
     "pusht":    {"episodes": 2000, "steps": 20000},
     "reacher":  {"episodes": 1000, "steps": 8000},
     "tabletop": {"episodes": 1000, "steps": 8000},

@@ -151,10 +151,11 @@ class TrainConfig:
     """Fraction of episodes held out for validation metrics (at least one when there are two)."""
     val_windows: int | None = None
     """Held-out windows scored at every checkpoint."""
-    augment: str = "none"
+    augment: str | None = None
     """Per-frame look augmentation (``reverie.data.augment``): none | look (hue, saturation,
     contrast, brightness, 3 px shift) | look-edge | color | shift. Context and target frames get
-    independent draws, so the embedding learns to ignore the look (colours, lighting, camera)."""
+    independent draws, so the embedding learns to ignore the look (colours, lighting, camera).
+    None: the env's recipe (Two-Room: look; others: none); a resumed run keeps its own."""
     invariance: float = 0.0
     """Weight of an invariance term: MSE between embeddings of two augmented looks of the same
     frames (0: off; needs --augment; encodes every frame twice)."""
@@ -227,7 +228,7 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be finite and >= 0, got {value}")
         if self.lr == 0:
             raise ValueError("--lr must be > 0")
-        if self.augment not in AUGMENTS:
+        if self.augment is not None and self.augment not in AUGMENTS:
             raise ValueError(
                 f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
             )
@@ -249,7 +250,23 @@ class TrainConfig:
         fills["preset"] = name
         if self.lam is None and "lam" in recipe(env):
             fills["lam"] = recipe(env)["lam"]
+        if self.augment is None:
+            fills["augment"] = self._saved_augment() or recipe(env).get("augment", "none")
+        if self.invariance > 0 and fills.get("augment", self.augment) == "none":
+            raise ValueError("--invariance needs an augmentation: pass --augment look")
         return dataclasses.replace(self, **fills)
+
+    def _saved_augment(self) -> str | None:
+        """The augmentation of the run this one resumes (runs from before the option: none)."""
+        from reverie.checkpoint import has_checkpoint, read_meta
+        from reverie.io import ReverieError
+
+        if not (self.resume and has_checkpoint(self.out)):
+            return None
+        try:
+            return str((read_meta(self.out).get("train") or {}).get("augment", "none"))
+        except ReverieError:
+            return None
 
     def model_config(self, action_dim: int, image_size: int) -> WorldModelConfig:
         """The preset's architecture for a dataset's action size and image size."""

@@ -126,7 +126,9 @@ def test_train_option_is_validated_and_recorded(tworoom_data: Path, tmp_path: Pa
     with pytest.raises(ValueError, match="--augment"):
         TrainConfig(data=tmp_path, out=tmp_path, augment="sepia")
     with pytest.raises(ValueError, match="--invariance needs"):
-        TrainConfig(data=tmp_path, out=tmp_path, invariance=1.0)
+        TrainConfig(data=tmp_path, out=tmp_path, augment="none", invariance=1.0)
+    with pytest.raises(ValueError, match="--invariance needs"):  # Push-T's recipe: no augment
+        TrainConfig(data=tmp_path, out=tmp_path, invariance=1.0).resolved("pusht")
     with pytest.raises(ValueError, match="--invariance"):
         TrainConfig(data=tmp_path, out=tmp_path, augment="look", invariance=-1.0)
     run = train(
@@ -171,3 +173,19 @@ def test_augmented_run_resumes_bit_for_bit(tworoom_data: Path, tmp_path: Path) -
     resumed = load_checkpoint(train(cfg))
     for (name, a), b in zip(whole[0].state_dict().items(), resumed[0].state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_the_recipe_default_and_a_resumed_run_keep_their_augmentation(
+    tworoom_data: Path, tmp_path: Path
+) -> None:
+    cfg = TrainConfig(data=tworoom_data, out=tmp_path / "run", preset="tiny")
+    assert cfg.resolved("tworoom").augment == "look"  # Two-Room's recipe
+    assert cfg.resolved("pusht").augment == "none"
+    assert dataclasses.replace(cfg, augment="none").resolved("tworoom").augment == "none"
+    # A run trained without augmentation resumes without it, whatever the recipe says now.
+    short = dict(steps=4, threads=1, progress=False, tensorboard=False)
+    train(dataclasses.replace(cfg, augment="none", **short))
+    resumed = dataclasses.replace(cfg, resume=True, **short)
+    assert resumed.resolved("tworoom").augment == "none"
+    train(resumed)  # a changed setting would be refused
+    assert read_meta(tmp_path / "run")["train"]["augment"] == "none"
