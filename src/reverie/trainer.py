@@ -167,6 +167,26 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def check_frozen_run(cfg: Any) -> None:
+    """The options every command that trains on a frozen world model shares (the decoder, the
+    policies): ``checkpoint`` required, paths made ``Path``s, precision, device, resume vs
+    overwrite, threads, lr and (where the config has one) the minutes budget."""
+    if cfg.checkpoint is None:
+        raise ValueError("--checkpoint RUN is required")
+    for name in ("checkpoint", "data", "out"):
+        if getattr(cfg, name, None) is not None:
+            object.__setattr__(cfg, name, Path(getattr(cfg, name)))
+    check_choice("precision", cfg.precision, PRECISIONS)
+    check_choice("device", cfg.device, DEVICES)
+    check_minutes(getattr(cfg, "minutes", None))
+    if cfg.resume and cfg.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {cfg.threads}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"--lr must be finite and > 0, got {cfg.lr}")
+
+
 def learning_rate(step: int, loop: LoopConfig, elapsed: float = 0.0) -> float:
     """The rate at 1-based ``step`` after ``elapsed`` seconds of training.
 

@@ -175,27 +175,14 @@ class DecoderTrainConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        from reverie.trainer import DEVICES, PRECISIONS, check_choice
+        from reverie.trainer import check_frozen_run
 
-        if self.checkpoint is None:
-            raise ValueError("--checkpoint RUN is required")
-        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
-        for name in ("data", "out"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, Path(getattr(self, name)))
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("device", self.device, DEVICES)
-        if self.resume and self.overwrite:
-            raise ValueError("--resume and --overwrite exclude each other")
+        check_frozen_run(self)
         for name in ("steps", "batch_size", "val_frames", "width"):
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {self.threads}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr must be finite and > 0, got {self.lr}")
         if not (math.isfinite(self.foreground_weight) and self.foreground_weight >= 0):
             raise ValueError(
                 f"--foreground-weight must be finite and >= 0, got {self.foreground_weight}"

@@ -93,28 +93,14 @@ class PolicyTrainConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        from reverie.trainer import DEVICES, PRECISIONS, check_choice, check_minutes
+        from reverie.trainer import check_choice, check_frozen_run
 
-        if self.checkpoint is None:
-            raise ValueError("--checkpoint RUN is required")
-        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
-        for name in ("data", "out"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, Path(getattr(self, name)))
+        check_frozen_run(self)
         check_choice("method", self.method, METHODS)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("device", self.device, DEVICES)
-        check_minutes(self.minutes)
-        if self.resume and self.overwrite:
-            raise ValueError("--resume and --overwrite exclude each other")
         for name in ("steps", "batch_size", "max_gap", "imagine_horizon", "hidden", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {self.threads}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr must be finite and > 0, got {self.lr}")
         if not (math.isfinite(self.bc_weight) and self.bc_weight >= 0):
             raise ValueError(f"--bc-weight must be finite and >= 0, got {self.bc_weight}")
 
