@@ -22,23 +22,20 @@ def tworoom_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-@pytest.fixture(scope="session")
-def tabletop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Tabletop checkpoint with a decoder (6 random episodes of 30 steps, 10 training
-    steps; ~15 s): worlds from a prompt need a model of the tabletop to play and plan in."""
+def tiny_play_run(
+    root: Path, env: str, episodes: int, episode_steps: int, steps: int, **kw
+) -> Path:
+    """Collect, train the ``tiny`` preset and a decoder on it, one thread: a checkpoint the viewer
+    can serve. ``kw``: collection overrides (``policy``, ``shard_episodes``), ``val_windows`` and
+    ``decoder_steps``."""
     from reverie.data.collect import CollectConfig, collect
     from reverie.models.decoder import DecoderTrainConfig, train_decoder
     from reverie.train import TrainConfig, train
 
-    root = tmp_path_factory.mktemp("play-tabletop")
+    val_windows, decoder_steps = kw.pop("val_windows", 16), kw.pop("decoder_steps", steps)
     data = collect(
         CollectConfig(
-            env="tabletop",
-            episodes=6,
-            out=root / "data",
-            episode_steps=30,
-            shard_episodes=6,
-            policy="random",
+            env=env, episodes=episodes, out=root / "data", episode_steps=episode_steps, **kw
         ),
         progress=False,
     )
@@ -47,12 +44,27 @@ def tabletop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             data=data,
             out=root / "run",
             preset="tiny",
-            steps=10,
+            steps=steps,
             tensorboard=False,
             progress=False,
             threads=1,
-            val_windows=16,
+            val_windows=val_windows,
         )
     )
-    train_decoder(DecoderTrainConfig(checkpoint=run, steps=10, progress=False, threads=1))
+    decoder = DecoderTrainConfig(checkpoint=run, steps=decoder_steps, progress=False, threads=1)
+    train_decoder(decoder)
     return run
+
+
+@pytest.fixture(scope="session")
+def make_play_run():
+    """``tiny_play_run`` for fixtures in other directories (conftests are not importable)."""
+    return tiny_play_run
+
+
+@pytest.fixture(scope="session")
+def tabletop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Tabletop checkpoint with a decoder (6 random episodes of 30 steps, 10 training
+    steps; ~15 s): worlds from a prompt need a model of the tabletop to play and plan in."""
+    root = tmp_path_factory.mktemp("play-tabletop")
+    return tiny_play_run(root, "tabletop", 6, 30, 10, policy="random", shard_episodes=6)

@@ -6,6 +6,11 @@ one core); the model is poor, which is fine: the tests check the plumbing, not t
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,32 +28,39 @@ def _one_thread():
 
 
 @pytest.fixture(scope="session")
-def play_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reverie.data.collect import CollectConfig, collect
-    from reverie.models.decoder import DecoderTrainConfig, train_decoder
-    from reverie.train import TrainConfig, train
-
+def play_run(tmp_path_factory: pytest.TempPathFactory, make_play_run) -> Path:
     root = tmp_path_factory.mktemp("play")
-    data = collect(
-        CollectConfig(
-            env="tworoom", episodes=20, out=root / "data", episode_steps=40, shard_episodes=10
-        ),
-        progress=False,
+    return make_play_run(
+        root, "tworoom", 20, 40, 50, shard_episodes=10, val_windows=32, decoder_steps=60
     )
-    run = train(
-        TrainConfig(
-            data=data,
-            out=root / "run",
-            preset="tiny",
-            steps=50,
-            tensorboard=False,
-            progress=False,
-            threads=1,
-            val_windows=32,
-        )
-    )
-    train_decoder(DecoderTrainConfig(checkpoint=run, steps=60, progress=False, threads=1))
-    return run
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """``live_server`` for the test modules (conftests are not importable)."""
+    return live_server
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < end and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")

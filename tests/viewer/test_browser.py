@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,26 +29,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def server_url(play_run: Path):
-    import uvicorn
-
+def server_url(play_run: Path, serve):
     from reverie.viewer.server import create_app
     from reverie.viewer.session import SessionConfig
 
     app = create_app(play_run, session_config=SessionConfig(plan_max_steps=4), plan_fps=30)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < end and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

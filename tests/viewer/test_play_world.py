@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -70,8 +68,7 @@ def test_play_config_builds_the_start_world(tabletop_run: Path, tmp_path: Path) 
 
 
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM}")
-def test_browser_types_a_prompt_and_sees_the_new_world(tabletop_run: Path) -> None:
-    import uvicorn
+def test_browser_types_a_prompt_and_sees_the_new_world(tabletop_run: Path, serve) -> None:
     from playwright.sync_api import sync_playwright
 
     from reverie.viewer.server import create_app
@@ -79,45 +76,29 @@ def test_browser_types_a_prompt_and_sees_the_new_world(tabletop_run: Path) -> No
 
     world = world_from(prompt="a red cube")
     app = create_app(tabletop_run, session_config=SessionConfig(world=world))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < end and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{port}")
-            page.wait_for_function(
-                "window.reverie && window.reverie.liveFrames > 2", timeout=15_000
-            )
-            assert page.is_visible("#worldGroup") and "red cube" in page.inner_text("#worldSpec")
-            assert not page.is_visible("#rangeBadge")
-            before = page.evaluate("document.getElementById('real').toDataURL()")
-            page.fill("#prompt", "two huge yellow balls and a teapot")
-            t0 = time.perf_counter()
-            page.click("#build")
-            page.wait_for_function("window.reverie.worlds >= 1", timeout=15_000)
-            page.wait_for_function("window.reverie.state.length === 4 + 13 * 2", timeout=15_000)
-            first_frame_s = time.perf_counter() - t0
-            assert "yellow ball" in page.inner_text("#worldSpec")
-            assert "ignored: 'teapot'" in page.inner_text("#ignored")
-            assert page.is_visible("#rangeBadge")  # "huge" was clamped to the family's range
-            assert page.evaluate("document.getElementById('real').toDataURL()") != before
-            assert first_frame_s < 10  # the target (≤ 2 s) is measured in bench_scenes, unloaded
-            browser.close()
-            assert not errors, errors
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(app) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_function("window.reverie && window.reverie.liveFrames > 2", timeout=15_000)
+        assert page.is_visible("#worldGroup") and "red cube" in page.inner_text("#worldSpec")
+        assert not page.is_visible("#rangeBadge")
+        before = page.evaluate("document.getElementById('real').toDataURL()")
+        page.fill("#prompt", "two huge yellow balls and a teapot")
+        t0 = time.perf_counter()
+        page.click("#build")
+        page.wait_for_function("window.reverie.worlds >= 1", timeout=15_000)
+        page.wait_for_function("window.reverie.state.length === 4 + 13 * 2", timeout=15_000)
+        first_frame_s = time.perf_counter() - t0
+        assert "yellow ball" in page.inner_text("#worldSpec")
+        assert "ignored: 'teapot'" in page.inner_text("#ignored")
+        assert page.is_visible("#rangeBadge")  # "huge" was clamped to the family's range
+        assert page.evaluate("document.getElementById('real').toDataURL()") != before
+        assert first_frame_s < 10  # the target (≤ 2 s) is measured in bench_scenes, unloaded
+        browser.close()
+        assert not errors, errors
 
 
 def test_worlds_need_a_tabletop_checkpoint(play_run: Path) -> None:
