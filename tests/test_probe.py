@@ -124,3 +124,18 @@ def test_angles_are_probed_as_sine_and_cosine() -> None:
     wrapped = probe_table(emb, states, names, 1e-3)
     assert names == ["theta_sin", "theta_cos"]
     assert raw < 0.8 and min(wrapped.values()) > 0.99  # raw: ~0.54
+
+
+def test_mlp_probe_reads_what_a_linear_probe_cannot() -> None:
+    """A variable the embedding holds only through a non-linear map (|w·z|): the ridge probe
+    scores ~0, the MLP probe recovers it; both find a linearly planted one."""
+    rng = np.random.default_rng(0)
+    emb, targets = [], []
+    for _ in range(40):
+        z = rng.normal(size=(20, 8))
+        targets.append(np.stack([z[:, 0] + z[:, 1], np.abs(z[:, 2])], axis=1))
+        emb.append(z)
+    linear = probe_table(emb, targets, ["lin", "abs"], alpha=1.0)
+    mlp = probe_table(emb, targets, ["lin", "abs"], alpha=1.0, kind="mlp")
+    assert linear["lin"] > 0.95 and mlp["lin"] > 0.9
+    assert linear["abs"] < 0.1 and mlp["abs"] > 0.7

@@ -274,6 +274,21 @@ def _blind_objective(ctx: Any) -> _BlindObjective:
     return _BlindObjective()
 
 
+def saved_probes(checkpoint: Path | None) -> dict[str, Any]:
+    """The held-out probe R² of ``reverie probe`` runs saved beside the checkpoint, by look
+    ({} when none was run): the eval JSON says what the embedding held when it planned."""
+    import json
+
+    out: dict[str, Any] = {}
+    for path in sorted(Path(checkpoint).glob("probe_*.json")) if checkpoint else []:
+        try:
+            r = json.loads(path.read_text())
+            out[str(r["looks"])] = {"linear": r["state_r2"], "mlp": r.get("state_r2_mlp")}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged probe file is not the eval's business
+    return out
+
+
 def build_planner(
     cfg: EvalConfig, model: Any, twin: Any, frameskip: int, action_dim: int, low: float, high: float
 ) -> tuple[Any, Any]:
@@ -292,6 +307,7 @@ def build_planner(
         OracleFactory,
         RandomPlanner,
     )
+    from reverie.planning.mpc import proprio_for
 
     p = cfg.planning
     common = {"horizon": p.horizon, "seed": cfg.seed, "action_low": low, "action_high": high}
@@ -331,7 +347,11 @@ def build_planner(
         gradient = GradientConfig(samples=min(p.samples, 16), iterations=p.iterations, **common)
         planner = GradientPlanner(gradient, action_dim)
     differentiable = cfg.planner == "gradient"
-    return planner, LatentGoalFactory(model, reduce=cfg.cost, differentiable=differentiable)
+    proprio = proprio_for(model, twin)  # () for a pixels-only model; refuses a mismatched env
+    factory = LatentGoalFactory(
+        model, reduce=cfg.cost, differentiable=differentiable, proprio=proprio
+    )
+    return planner, factory
 
 
 def load_eval_policy(cfg: EvalConfig, model: Any) -> Any:
@@ -540,6 +560,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             if policy_view is not None
             else {}
         ),
+        "probes": saved_probes(cfg.checkpoint),
         "wall_seconds": round(time.perf_counter() - t_start, 2),
         "records": records,
     }

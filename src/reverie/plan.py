@@ -145,6 +145,7 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
     """Run the episode in the module docstring; writes and returns the result JSON."""
     from reverie.checkpoint import load_checkpoint
     from reverie.planning import MPCConfig, run_episode
+    from reverie.planning.mpc import proprio_for
 
     t_start = time.perf_counter()
     ecfg = cfg.eval_config()
@@ -184,7 +185,7 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
     # Step 2. planner and the closed-loop episode.
     action_dim = int(np.prod(env.action_space.shape)) * model.frameskip
     low, high = float(env.action_space.low.min()), float(env.action_space.high.max())
-    planner, factory = build_planner(ecfg, model, None, model.frameskip, action_dim, low, high)
+    planner, factory = build_planner(ecfg, model, env, model.frameskip, action_dim, low, high)
     if planner.action_dim != model.action_dim:
         raise ReverieError(f"model action size {model.action_dim} != env's {action_dim}")
     acting.reset(seed=pair["seed"], options={"state": pair["start"], "goal": pair["goal"]})
@@ -200,8 +201,12 @@ def plan(cfg: PlanConfig) -> dict[str, Any]:
         # Step 3. the planner's own measure: latent distance to the goal, start and end.
         frames = result.frames or []
         ends = np.stack([frames[0], frames[-1], goal_frame])  # (3, Hi, Wi, 3)
+        proprio = None
+        if model.proprio_dim and goal_state is not None:
+            ends_states = np.stack([pair["start"], acting.get_state(), goal_state])
+            proprio = torch.from_numpy(ends_states[:, list(proprio_for(model, env))]).float()
         with torch.inference_mode():
-            z = model.encode(torch.from_numpy(ends).permute(0, 3, 1, 2)).float()
+            z = model.encode(torch.from_numpy(ends).permute(0, 3, 1, 2), proprio).float()
         latent = ((z[:2] - z[2:]) ** 2).sum(-1).tolist()
     if hasattr(env, "close"):
         env.close()

@@ -140,14 +140,66 @@ def ridge_r2(
     return out
 
 
+def mlp_r2(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    hidden: int = 64,
+    steps: int = 500,
+    seed: int = 0,
+) -> list[float | None]:
+    """Held-out R² per column of a small MLP probe (one hidden SiLU layer of ``hidden``, full-
+    batch Adam with weight decay on standardised inputs and targets): what a non-linear read-out
+    finds that a linear one misses (None where ``y_test`` does not vary)."""
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
+    y_mu, y_sd = y_train.mean(0), y_train.std(0) + 1e-8
+    xtr = torch.from_numpy((x_train - mu) / sd).float()
+    ytr = torch.from_numpy((y_train - y_mu) / y_sd).float()
+    gen = torch.Generator().manual_seed(seed)
+    w1 = (torch.randn(xtr.shape[1], hidden, generator=gen) / xtr.shape[1] ** 0.5).requires_grad_()
+    w2 = (torch.randn(hidden, ytr.shape[1], generator=gen) / hidden**0.5).requires_grad_()
+    b1 = torch.zeros(hidden, requires_grad=True)
+    b2 = torch.zeros(ytr.shape[1], requires_grad=True)
+    params = [w1, b1, w2, b2]
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-2)
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.silu(x @ w1 + b1) @ w2 + b2
+
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = ((net(xtr) - ytr) ** 2).mean()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        xte = torch.from_numpy((x_test - mu) / sd).float()
+        pred = net(xte).double().numpy() * y_sd + y_mu  # (N', V)
+    out: list[float | None] = []
+    for v in range(y_test.shape[1]):
+        sst = float(((y_test[:, v] - y_test[:, v].mean()) ** 2).sum())
+        if sst <= 1e-12 * len(y_test) or np.ptp(y_train[:, v]) == 0:
+            out.append(None)
+            continue
+        out.append(round(1.0 - float(((y_test[:, v] - pred[:, v]) ** 2).sum()) / sst, 4))
+    return out
+
+
 def probe_table(
-    emb: list[np.ndarray], targets: list[np.ndarray], names: list[str], alpha: float
+    emb: list[np.ndarray],
+    targets: list[np.ndarray],
+    names: list[str],
+    alpha: float,
+    kind: str = "linear",
 ) -> dict[str, float | None]:
     """R² per name: episodes' embeddings (T_i, D) and targets (T_i, V); the last quarter of the
-    episodes is held out."""
+    episodes is held out. ``kind``: linear (ridge, ``alpha``) | mlp (``mlp_r2``)."""
     n_test = max(1, len(emb) // 4)
     x_tr, x_te = np.concatenate(emb[:-n_test]), np.concatenate(emb[-n_test:])
     y_tr, y_te = np.concatenate(targets[:-n_test]), np.concatenate(targets[-n_test:])
+    if kind == "mlp":
+        return dict(zip(names, mlp_r2(x_tr, y_tr, x_te, y_te)))
     return dict(zip(names, ridge_r2(x_tr, y_tr, x_te, y_te, alpha)))
 
 
@@ -180,12 +232,15 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     eps = collect_episodes(env, cfg.episodes, base, cfg.steps, cfg.policy)
     look_names = list(env_class(env_name).visual_factors) if cfg.looks == "visual" else []
     source = make(env_name, size=model.image_size) if look_names else None
+    # A proprio model's embedding carries the pusher's state as given: probe its pixel part, so
+    # the table says what the model learned to see.
+    embed = model.encoder if model.proprio_dim else model.encode
     emb, states, looks, paired = [], [], [], []
     with torch_threads(cfg.threads), torch.no_grad():
         for ep in eps:
             obs, _ = to_blocks(ep, model.frameskip)  # (T, 3, Hi, Wi)
             T = obs.shape[0]
-            emb.append(model.encode(obs).float().numpy())  # (T, D)
+            emb.append(embed(obs).float().numpy())  # (T, D)
             states.append(
                 np.asarray(ep["states"][: (T - 1) * model.frameskip + 1 : model.frameskip])
             )
@@ -194,7 +249,7 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
                 source.reset(seed=0)
                 frames = np.stack([source.render_state(s) for s in states[-1]])  # (T, Hi, Wi, 3)
                 src = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
-                paired.append(model.encode(src).float().numpy())  # (T, D)
+                paired.append(embed(src).float().numpy())  # (T, D)
     S = states[0].shape[1]
     names = list(STATE_NAMES.get(env_name, ()))
     names = names if len(names) == S else [f"s{i}" for i in range(S)]
@@ -207,7 +262,9 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
         "frames": int(sum(len(e) for e in emb)),
         "alpha": cfg.alpha,
         "augment": (meta.get("train") or {}).get("augment", "none"),
+        "embedding": "pixel part (proprio excluded)" if model.proprio_dim else "whole",
         "state_r2": probe_table(emb, states, names, cfg.alpha),
+        "state_r2_mlp": probe_table(emb, states, names, cfg.alpha, kind="mlp"),
         "look_r2": probe_table(emb, looks, look_names, cfg.alpha) if look_names else {},
         "look_distance": look_distance(emb, paired, cfg.seed) if paired else None,
     }
@@ -220,10 +277,15 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
 
 def format_table(result: dict[str, Any]) -> str:
     """The probes as a two-column text table (variable, held-out R²)."""
-    lines = [f"{'variable':<14} {'kind':<6} R² (held out)"]
+    def cell(r2: float | None) -> str:
+        return "n/a" if r2 is None else f"{r2:.3f}"
+
+    mlp = result.get("state_r2_mlp") or {}
+    lines = [f"{'variable':<14} {'kind':<6} R² linear  R² mlp (held out)"]
     for kind in ("state", "look"):
         for name, r2 in result[f"{kind}_r2"].items():
-            lines.append(f"{name:<14} {kind:<6} {'n/a' if r2 is None else f'{r2:.3f}'}")
+            nonlinear = cell(mlp.get(name)) if kind == "state" and mlp else ""
+            lines.append(f"{name:<14} {kind:<6} {cell(r2):<9}  {nonlinear}")
     if result.get("look_distance") is not None:
         lines.append(
             f"look distance (two looks of one state / two states): {result['look_distance']}"
@@ -243,7 +305,12 @@ def probe_section(run_dir: str | Path) -> str:
         except (OSError, ValueError):
             continue
         cells = {**r.get("state_r2", {}), **r.get("look_r2", {})}
-        text = ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in cells.items())
+        mlp = r.get("state_r2_mlp") or {}
+        text = ", ".join(
+            f"{k} {'n/a' if v is None else f'{v:.2f}'}"
+            + (f" (mlp {mlp[k]:.2f})" if mlp.get(k) is not None else "")
+            for k, v in cells.items()
+        )
         dist = r.get("look_distance")
         rows.append(
             f"<tr><td>{html.escape(str(r.get('looks')))}</td><td>{html.escape(text)}</td>"

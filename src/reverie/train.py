@@ -133,6 +133,17 @@ class TrainConfig:
     term (planning's horizon is a different thing: ``--horizon`` of eval/plan)."""
     frameskip: int | None = None
     """Env steps between model frames (the model action concatenates frameskip raw actions)."""
+    latent: str = "vector"
+    """Encoder latent: vector (one projected vector) | grid (a 4 x 4 token grid, each cell
+    projected on its own; see EncoderConfig.latent)."""
+    embed_dim: int | None = None
+    """D of the pixel embedding (None: the preset's; a grid latent needs a multiple of 16)."""
+    proprio: bool = False
+    """Also feed the agent's proprioception (the env's ``proprio_names``: the pusher's position
+    and velocity) to the encoder and the planner's goal cost. Pixels-only by default (as LeWM);
+    refused for envs whose whole state is the agent's own (Two-Room, Reacher)."""
+    proprio_embed: int = 16
+    """Dimensions the proprioception adds to the embedding (--proprio)."""
     channels: tuple[int, ...] | None = None
     """Encoder CNN channels per stride-2 stage (None: the preset's, cpu 32 64 128 256). Channels
     at high resolution dominate the FLOPs: the lever for fp32-only CPUs."""
@@ -190,6 +201,16 @@ class TrainConfig:
             object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
             if not self.channels or min(self.channels) < 1:
                 raise ValueError(f"--channels must be positive ints, got {list(self.channels)}")
+        from reverie.models.encoder import LATENTS
+
+        if self.latent not in LATENTS:
+            raise ValueError(f"--latent must be one of {', '.join(LATENTS)}, got {self.latent!r}")
+        if self.embed_dim is not None and self.embed_dim < 2:
+            raise ValueError(f"--embed-dim must be >= 2, got {self.embed_dim}")
+        if self.proprio_embed < 1:
+            raise ValueError(f"--proprio-embed must be >= 1, got {self.proprio_embed}")
+        if self.proprio and self.regularizer == "ema":
+            raise ValueError("--proprio does not combine with --regularizer ema")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.regularizer not in REGULARIZERS:
@@ -268,22 +289,28 @@ class TrainConfig:
         except ReverieError:
             return None
 
-    def model_config(self, action_dim: int, image_size: int) -> WorldModelConfig:
-        """The preset's architecture for a dataset's action size and image size."""
+    def model_config(
+        self, action_dim: int, image_size: int, proprio_dim: int = 0
+    ) -> WorldModelConfig:
+        """The preset's architecture for a dataset's action size and image size (and, with
+        --proprio, the env's ``proprio_dim`` proprioceptive numbers)."""
         cfg = self.resolved()
         preset = PRESETS[cfg.preset]
-        encoder = dict(preset["encoder"])
+        encoder = {**preset["encoder"], "latent": cfg.latent}
         if cfg.channels is not None:
             encoder["channels"] = tuple(cfg.channels)
+        if cfg.embed_dim is not None:
+            encoder["embed_dim"] = cfg.embed_dim
+        proprio = proprio_dim if cfg.proprio else 0
+        latent = encoder["embed_dim"] + (cfg.proprio_embed if proprio else 0)
         return WorldModelConfig(
             encoder=EncoderConfig(image_size=image_size, **encoder),
             predictor=PredictorConfig(
-                embed_dim=preset["encoder"]["embed_dim"],
-                action_dim=action_dim,
-                history=cfg.history,
-                **preset["predictor"],
+                embed_dim=latent, action_dim=action_dim, history=cfg.history, **preset["predictor"]
             ),
             frameskip=cfg.frameskip,
+            proprio_dim=proprio,
+            proprio_embed=cfg.proprio_embed,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -324,10 +351,19 @@ def train(
     with runtime(loop) as rt:
         # Step 1. Data: training and held-out episodes, in RAM.
         train_ids, val_ids = _split_episodes(cfg.data, cfg.val_fraction)
-        ds = SequenceDataset(cfg.data, cfg.history, cfg.rollout, cfg.frameskip, episodes=train_ids)
+        proprio = proprio_indices(cfg.data) if cfg.proprio else ()
+        ds = SequenceDataset(
+            cfg.data, cfg.history, cfg.rollout, cfg.frameskip, episodes=train_ids, proprio=proprio
+        )
         val_ds = (
             SequenceDataset(
-                cfg.data, cfg.history, cfg.rollout, cfg.frameskip, episodes=val_ids, verify=False
+                cfg.data,
+                cfg.history,
+                cfg.rollout,
+                cfg.frameskip,
+                episodes=val_ids,
+                verify=False,
+                proprio=proprio,
             )
             if val_ids
             else None
@@ -335,7 +371,8 @@ def train(
 
         # Step 2. Model and loss; channels_last for convs on CPU (~1.2x).
         torch.manual_seed(cfg.seed)
-        model = WorldModel(cfg.model_config(ds.action_dim, ds.image_size)).to(rt.device)
+        model_config = cfg.model_config(ds.action_dim, ds.image_size, len(proprio))
+        model = WorldModel(model_config).to(rt.device)
         if rt.device.type == "cpu" and model.config.encoder.kind == "cnn":
             model = model.to(memory_format=torch.channels_last)
         regularizer = build_regularizer(cfg.regularizer, cfg.sigreg_directions, cfg.seed)
@@ -401,6 +438,23 @@ def train(
             },
         )
         return fit(task, loop, cfg.out, rt, resume=cfg.resume, on_step=on_step).out
+
+
+def proprio_indices(data: Path) -> tuple[int, ...]:
+    """The state entries a proprio model of ``data``'s env senses; refuses envs without any."""
+    from reverie.data.format import load_manifest
+    from reverie.envs import env_class
+    from reverie.io import ReverieError
+
+    manifest = load_manifest(data)
+    klass = env_class(manifest["env"])
+    indices = klass.proprio_indices(int(manifest.get("state_dim") or 0))
+    if not indices:
+        raise ReverieError(
+            f"--proprio: {manifest['env']} has no proprioception (its whole state is the "
+            "agent's own, so it would hand the model the answer)"
+        )
+    return indices
 
 
 def _split_episodes(root: Path, fraction: float) -> tuple[list[int], list[int]]:

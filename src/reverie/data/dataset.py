@@ -5,6 +5,7 @@
     batch["obs"]      # uint8 (B, T, 3, Hi, Wi), T = history + horizon, frames frameskip steps apart
     batch["actions"]  # float32 (B, T-1, A*frameskip): the raw actions that lead frame t to t+1
     batch["states"]   # float64 (B, T, S): true physical states (probes and tests, not training)
+    batch["proprio"]  # float32 (B, T, P): with ``proprio=env.proprio_indices(S)`` only
 
 Windows never cross an episode boundary. The whole dataset is decoded into RAM once (random reads
 from HDF5 reach only 1–3k frames/s; from RAM a batch gather is microseconds per frame).
@@ -35,6 +36,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         frameskip: int = 1,
         episodes: Sequence[int] | None = None,
         verify: bool = True,
+        proprio: Sequence[int] = (),
     ) -> None:
         if history < 1 or horizon < 0 or frameskip < 1:
             raise ValueError(
@@ -51,6 +53,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         self.env_name: str = self.manifest["env"]
         self.history, self.horizon, self.frameskip = history, horizon, frameskip
         self.window = history + horizon  # T frames per window
+        self.proprio = tuple(int(i) for i in proprio)  # state entries served as batch["proprio"]
 
         wanted = None if episodes is None else set(int(e) for e in episodes)
         obs, actions, states, starts, ids, lengths = [], [], [], [], [], []
@@ -81,6 +84,11 @@ class SequenceDataset(torch.utils.data.Dataset):
         self.obs = torch.from_numpy(rearrange(np.concatenate(obs), "f h w c -> f c h w").copy())
         self.actions = torch.from_numpy(np.concatenate(actions)).float()  # [F, A]
         self.states = torch.from_numpy(np.concatenate(states))  # [F, S]
+        if self.proprio and max(self.proprio) >= self.states.shape[1]:
+            raise ReverieError(
+                f"proprio entries {list(self.proprio)} past the {self.states.shape[1]}-entry "
+                f"states of {self.root}"
+            )
         self.starts = torch.from_numpy(np.concatenate(starts)).long()  # [W] window first frames
         if len(self.starts) == 0:
             raise ReverieError(
@@ -109,7 +117,10 @@ class SequenceDataset(torch.utils.data.Dataset):
         frames = start[:, None] + self._frame_offsets[None]  # [B, T]
         acts = start[:, None, None] + self._action_offsets[None]  # [B, T-1, frameskip]
         actions = rearrange(self.actions[acts], "b t k a -> b t (k a)")  # [B, T-1, A*frameskip]
-        return {"obs": self.obs[frames], "actions": actions, "states": self.states[frames]}
+        out = {"obs": self.obs[frames], "actions": actions, "states": self.states[frames]}
+        if self.proprio:
+            out["proprio"] = out["states"][..., list(self.proprio)].float()  # (B, T, P)
+        return out
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not -len(self) <= i < len(self):

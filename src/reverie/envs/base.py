@@ -92,6 +92,10 @@ class ReverieEnv(gym.Env):
     keymap: ClassVar[dict[str, tuple[float, ...]] | None] = None
     physics_factors: ClassVar[dict[str, Factor]] = {}
     visual_factors: ClassVar[dict[str, Factor]] = {}
+    #: What an agent senses of itself (proprioception), in ``proprio_indices`` order: the
+    #: pusher's position and velocity. () where the whole state is the agent's own (Two-Room's
+    #: disc, Reacher's joints): handing it to a model would hand it the answer.
+    proprio_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -114,6 +118,11 @@ class ReverieEnv(gym.Env):
         self.factors: dict[str, float] = dict(self._base_factors)
         self.goal: np.ndarray | None = None
         self._rng = np.random.default_rng()
+
+    @classmethod
+    def proprio_indices(cls, state_dim: int) -> tuple[int, ...]:
+        """Where ``proprio_names`` sit in a state vector of ``state_dim`` entries (() if none)."""
+        return ()
 
     # ----------------------------------------------------------------------------------- factors
     @classmethod

@@ -156,6 +156,7 @@ class PushTEnv(ReverieEnv):
     )
     published_rule = PUBLISHED_RULE
     max_episode_steps = 200
+    proprio_names = ("agent_x", "agent_y", "agent_vx", "agent_vy")
     physics_factors = {
         "mass": Factor(1.0, 0.5, 2.0, "mass of the T (the pusher's is 1): heavier slows pushes"),
         "friction": Factor(
@@ -208,6 +209,10 @@ class PushTEnv(ReverieEnv):
         self._camera = np.eye(3)  # world -> pixel affine map (3, 3), set by _apply_factors
         self._pixel_to_world = np.eye(3)
         self._apply_factors()
+
+    @classmethod
+    def proprio_indices(cls, state_dim: int) -> tuple[int, ...]:
+        return (0, 1, 2, 3)  # [agent_x, agent_y, agent_vx, agent_vy, ...]
 
     # ----------------------------------------------------------------------------- simulation
     def _load_state(self) -> tuple[pymunk.Body, pymunk.Body]:

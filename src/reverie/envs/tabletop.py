@@ -109,6 +109,7 @@ class TabletopEnv(MujocoEnv):
     max_episode_steps: ClassVar[int] = 100
     frame_skip: ClassVar[int] = 10
     camera_name: ClassVar[str] = "main"
+    proprio_names: ClassVar[tuple[str, ...]] = ("pusher_x", "pusher_y", "pusher_vx", "pusher_vy")
     physics_factors: ClassVar[dict[str, Factor]] = {
         "mass_scale": Factor(1.0, 0.5, 2.0, "multiplier on every object's mass and inertia"),
         "friction": Factor(1.0, 0.3, 2.0, "multiplier on sliding friction of table and objects"),
@@ -385,6 +386,14 @@ class TabletopEnv(MujocoEnv):
         for a in self._qadr:
             goal[a + 3 : a + 7] = current[a + 3 : a + 7]
         return goal
+
+    @classmethod
+    def proprio_indices(cls, state_dim: int) -> tuple[int, ...]:
+        # qpos = [px, py, 7 per object], qvel = [vx, vy, 6 per object]: 4 + 13 K entries.
+        if state_dim < 4 or (state_dim - 4) % 13:
+            raise ValueError(f"a tabletop state has 4 + 13 K entries, got {state_dim}")
+        nq = 2 + 7 * ((state_dim - 4) // 13)
+        return (0, 1, nq, nq + 1)
 
     def goal_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
         """Sum over objects of the 3-D distance between centre and goal centre (m)."""

@@ -24,6 +24,8 @@ from einops import rearrange
 from torch import nn
 
 ENCODER_KINDS = ("cnn", "vit")
+LATENTS = ("vector", "grid")
+GRID = 4  # cells per side of the cnn's last map (a 4 x 4 grid at every image size)
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
@@ -37,6 +39,10 @@ class EncoderConfig:
     """Input frames are (3, image_size, image_size); taken from the dataset at training time."""
     embed_dim: int = 64
     """D: size of the embedding the predictor works in."""
+    latent: str = "vector"
+    """cnn: vector (the 4 x 4 map flattened and projected to one D-vector: every dimension mixes
+    every place) | grid (a 4 x 4 token grid: each cell's features projected on their own by a
+    1 x 1 convolution to D / 16 channels, so each part of z describes one part of the image)."""
     channels: tuple[int, ...] = (32, 64, 128, 256)
     """cnn: output channels of the stride-2 conv stages (one stage per entry)."""
     kernel_size: int = 3
@@ -65,6 +71,13 @@ class EncoderConfig:
             raise ValueError(
                 f"cnn channels must be a non-empty list of positive ints: {self.channels}"
             )
+        if self.latent not in LATENTS:
+            raise ValueError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        if self.latent == "grid" and (self.kind != "cnn" or self.embed_dim % GRID**2):
+            raise ValueError(
+                f"a grid latent needs the cnn encoder and embed_dim a multiple of {GRID**2}, "
+                f"got {self.kind} with {self.embed_dim}"
+            )
         if self.kernel_size not in (3, 4):
             raise ValueError(f"cnn kernel_size must be 3 or 4, got {self.kernel_size}")
         if self.activation not in ACTIVATIONS:
@@ -92,8 +105,22 @@ class Projector(nn.Sequential):
         super().__init__(nn.Linear(in_dim, embed_dim), nn.BatchNorm1d(embed_dim))
 
 
+class GridProjector(nn.Module):
+    """(B, C, 4, 4) map → per-cell 1×1 projection + BatchNorm2d → (B, 16·g), cell-major."""
+
+    def __init__(self, in_channels: int, embed_dim: int) -> None:
+        super().__init__()
+        g = embed_dim // GRID**2
+        self.proj = nn.Conv2d(in_channels, g, 1, bias=False)
+        self.norm = nn.BatchNorm2d(g)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return rearrange(self.norm(self.proj(h)), "b g h w -> b (h w g)")
+
+
 class ConvEncoder(nn.Module):
-    """Stride-2 conv stages (BatchNorm + activation) → 4×4 map → Linear + BatchNorm1d."""
+    """Stride-2 conv stages (BatchNorm + activation) → 4×4 map → Linear + BatchNorm1d (or, with
+    a grid latent, a per-cell projection)."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -108,15 +135,20 @@ class ConvEncoder(nn.Module):
             c_in = c_out
         self.convs = nn.Sequential(*layers)
         # Identity at 64 px with four stages; lets larger images reuse the same projector size.
-        self.pool = nn.AdaptiveAvgPool2d(4)
-        self.proj = Projector(c_in * 16, cfg.embed_dim)
+        self.pool = nn.AdaptiveAvgPool2d(GRID)
+        self.grid = cfg.latent == "grid"
+        self.proj: nn.Module = (
+            GridProjector(c_in, cfg.embed_dim) if self.grid else Projector(c_in * 16, cfg.embed_dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         h = self.convs(x)  # (B, C, Hi/16, Wi/16)
-        if h.shape[-2:] != (4, 4):  # (the pool's backward is not free even as an identity)
+        if h.shape[-2:] != (GRID, GRID):  # (the pool's backward is not free even as an identity)
             h = self.pool(h)  # (B, C, 4, 4)
+        if self.grid:
+            return self.proj(h)  # (B, D)
         return self.proj(rearrange(h, "b c h w -> b (c h w)"))  # (B, D)
 
 

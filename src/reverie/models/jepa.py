@@ -59,7 +59,8 @@ class JEPALoss(nn.Module):
         seen = obs
         if self.augment is not None:  # every frame its own look: (B, T, 3, Hi, Wi) float
             seen = augment_frames(obs, self.augment, self.seed, step)
-        z = self.model.encode(seen)  # (B, T, D)
+        proprio = batch.get("proprio")  # (B, T, P) for a proprio model
+        z = self.model.encode(seen, proprio)  # (B, T, D)
         target = z
         if self.ema is not None:  # EMA target encoder: targets carry no gradient
             with torch.no_grad():
@@ -81,7 +82,7 @@ class JEPALoss(nn.Module):
         if self.invariance > 0:  # a second look of the same frames must embed the same
             assert self.augment is not None
             other = augment_frames(obs, self.augment, self.seed, step, salt=1)
-            terms["invariance"] = F.mse_loss(z.float(), self.model.encode(other).float())
+            terms["invariance"] = F.mse_loss(z.float(), self.model.encode(other, proprio).float())
         terms["loss"] = (
             terms["pred"]
             + self.rollout_weight * terms.get("rollout", 0.0)
@@ -108,7 +109,8 @@ def heldout_scores(model: WorldModel, ds: Any, windows: int, rollout: int) -> di
     device = next(model.parameters()).device
     for chunk in idx.split(128):
         batch = ds.get_batch(chunk)
-        z = model.encode(batch["obs"].to(device)).float()  # (B, T, D)
+        proprio = batch.get("proprio")
+        z = model.encode(batch["obs"].to(device), proprio).float()  # (B, T, D)
         actions = batch["actions"].to(z.device)
         z_hist, act, target = teacher_forcing_pairs(z, actions, model.history)
         out["pred"].append(((model.predict(z_hist, act) - target) ** 2).mean(1))

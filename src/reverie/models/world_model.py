@@ -3,9 +3,16 @@
 This is the API every later stage (planning, evaluation, physics, viewer) uses; they get a model
 only through ``reverie.checkpoint.load_checkpoint``.
 
+With ``proprio_dim`` P > 0 the model also senses the agent itself (proprioception: the pusher's
+position and velocity, ``env.proprio_indices``): ``encode`` then takes those P numbers beside the
+pixels, embeds them (BatchNorm → Linear → BatchNorm) into ``proprio_embed`` dimensions and appends
+them to the pixel embedding, so the predictor forecasts them too and the planner's latent goal
+cost includes them (the goal's proprio comes from the goal state). Pixels-only is the default.
+
     from reverie.models import WorldModel, WorldModelConfig
     wm = WorldModel(WorldModelConfig.default(action_dim=2))
     z = wm.encode(obs)                        # (..., 3, Hi, Wi) uint8 -> (..., D)
+    z = wm.encode(obs, proprio)               # a proprio model: (..., P) -> z (..., D_pix + E)
     z_next = wm.predict(z[:, -3:], a)         # (B, k, D), (B, A') -> (B, D)
     z_future = wm.rollout(z[:, :1], actions)  # (B, k', D), (B, H, A') -> (B, H, D)
 """
@@ -31,14 +38,24 @@ class WorldModelConfig:
     encoder: EncoderConfig
     """Pixel encoder architecture."""
     predictor: PredictorConfig
-    """Predictor architecture (its embed_dim must equal the encoder's)."""
+    """Predictor architecture (its embed_dim must equal the encoder's, plus proprio_embed)."""
     frameskip: int = 1
     """Env steps between consecutive model frames; one model action = frameskip raw actions."""
+    proprio_dim: int = 0
+    """P: proprioceptive numbers ``encode`` takes beside the pixels (0: pixels only)."""
+    proprio_embed: int = 16
+    """E: dimensions the proprioception adds to the embedding (used when proprio_dim > 0)."""
 
     def __post_init__(self) -> None:
-        if self.encoder.embed_dim != self.predictor.embed_dim:
+        if self.proprio_dim < 0 or self.proprio_embed < 1:
             raise ValueError(
-                f"encoder embed_dim {self.encoder.embed_dim} != predictor embed_dim "
+                f"need proprio_dim >= 0 and proprio_embed >= 1, got {self.proprio_dim}, "
+                f"{self.proprio_embed}"
+            )
+        if self.latent_dim != self.predictor.embed_dim:
+            extra = f" + proprio_embed {self.proprio_embed}" if self.proprio_dim else ""
+            raise ValueError(
+                f"encoder embed_dim {self.encoder.embed_dim}{extra} != predictor embed_dim "
                 f"{self.predictor.embed_dim}"
             )
         if self.frameskip < 1:
@@ -48,6 +65,11 @@ class WorldModelConfig:
                 f"action_dim {self.predictor.action_dim} is not a multiple of frameskip "
                 f"{self.frameskip}"
             )
+
+    @property
+    def latent_dim(self) -> int:
+        """D: the embedding's size (the pixel embedding plus the proprio part, if any)."""
+        return self.encoder.embed_dim + (self.proprio_embed if self.proprio_dim else 0)
 
     @classmethod
     def default(cls, action_dim: int, image_size: int = 64, frameskip: int = 1) -> WorldModelConfig:
@@ -97,6 +119,15 @@ class WorldModel(nn.Module):
         self.config = config
         self.encoder = Encoder(config.encoder)
         self.predictor = Predictor(config.predictor)
+        self.proprio = (
+            nn.Sequential(
+                nn.BatchNorm1d(config.proprio_dim, affine=False),  # raw units -> unit scale
+                nn.Linear(config.proprio_dim, config.proprio_embed),
+                nn.BatchNorm1d(config.proprio_embed),
+            )
+            if config.proprio_dim
+            else None
+        )
 
     @property
     def history(self) -> int:
@@ -110,7 +141,13 @@ class WorldModel(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        return self.config.encoder.embed_dim
+        """D: the embedding's size (pixels, plus the proprio part of a proprio model)."""
+        return self.config.latent_dim
+
+    @property
+    def proprio_dim(self) -> int:
+        """P: proprioceptive numbers ``encode`` needs beside the pixels (0: pixels only)."""
+        return self.config.proprio_dim
 
     @property
     def frameskip(self) -> int:
@@ -120,10 +157,29 @@ class WorldModel(nn.Module):
     def image_size(self) -> int:
         return self.config.encoder.image_size
 
-    def encode(self, obs: torch.Tensor) -> torch.Tensor:
-        """Pixels uint8 or float in [0, 255], (..., 3, Hi, Wi) → embeddings (..., D)."""
+    def encode(self, obs: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixels uint8 or float in [0, 255], (..., 3, Hi, Wi) → embeddings (..., D); a proprio
+        model also needs ``proprio`` (..., P) in the env's raw units."""
         x, packed = pack([obs], "* c h w")  # (B', 3, Hi, Wi)
-        z = self.encoder(x.to(self._device()))  # (B', D)
+        z = self.encoder(x.to(self._device()))  # (B', D_pix)
+        if self.proprio is None:
+            if proprio is not None:
+                raise ValueError("this world model is pixels-only: it takes no proprio")
+        else:
+            P = self.config.proprio_dim
+            if proprio is None:
+                raise ValueError(
+                    f"this world model was trained with proprioception ({P} numbers beside the "
+                    "pixels) and was given pixels only: use a pixels-only checkpoint here "
+                    "(proprio models plan and probe: reverie eval | plan | probe)"
+                )
+            if tuple(proprio.shape) != (*obs.shape[:-3], P):
+                raise ValueError(
+                    f"proprio must be {(*obs.shape[:-3], P)} for frames {tuple(obs.shape)}, "
+                    f"got {tuple(proprio.shape)}"
+                )
+            p = self.proprio(proprio.reshape(-1, P).to(self._device(), torch.float32))
+            z = torch.cat([z, p.to(z.dtype)], dim=-1)  # (B', D_pix + E)
         return unpack(z, packed, "* d")[0]
 
     def predict(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

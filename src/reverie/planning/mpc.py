@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from reverie.io import ReverieError
 from reverie.planning.objective import (
     ORACLE_COSTS,
     LatentGoalObjective,
@@ -75,6 +76,9 @@ class PlanContext:
     goal_state: np.ndarray
     goal_frame: np.ndarray  # uint8 (Hi, Wi, 3)
     step: int  # env steps taken so far
+    # True states at the same block boundaries as ``frames``: a proprio model reads the agent's
+    # own entries of them (``LatentGoalFactory(proprio=...)``), nothing else may.
+    states: list[np.ndarray] = field(default_factory=list)
 
 
 class ObjectiveFactory(Protocol):
@@ -125,23 +129,42 @@ class LatentGoalFactory:
     """
 
     def __init__(
-        self, model: Any, reduce: str = "sum", distance: str = "sq_l2", differentiable: bool = False
+        self,
+        model: Any,
+        reduce: str = "sum",
+        distance: str = "sq_l2",
+        differentiable: bool = False,
+        proprio: Sequence[int] = (),
     ) -> None:
         if hasattr(model, "eval"):
             model.eval()
         self.model, self.reduce, self.distance = model, reduce, distance
         self.differentiable = differentiable
+        self.proprio = list(proprio)  # state entries a proprio model senses (proprio_indices)
+        if bool(getattr(model, "proprio_dim", 0)) != bool(self.proprio):
+            raise ValueError(
+                "a proprio world model needs proprio= (see proprio_indices), a pixels-only one none"
+            )
 
     def __call__(self, ctx: PlanContext) -> LatentGoalObjective:
         frames = np.stack([*ctx.frames, ctx.goal_frame])  # (k'+1, Hi, Wi, 3)
         obs = torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy())
+        proprio = None
+        if self.proprio:
+            if ctx.goal_state is None or len(ctx.states) != len(ctx.frames):
+                raise ValueError(
+                    "a proprio world model plans toward a goal state (its pusher's position), "
+                    "not a goal image alone"
+                )
+            states = np.stack([*ctx.states, ctx.goal_state])[:, self.proprio]  # (k'+1, P)
+            proprio = torch.from_numpy(states).float()
         params = getattr(self.model, "parameters", None)
         param = next(params(), None) if params is not None else None
         if param is not None:
             obs = obs.to(param.device)
         # Encoding needs no gradients even for the gradient planner (only actions are optimised).
         with torch.inference_mode():
-            z = self.model.encode(obs)  # (k'+1, D)
+            z = self.model.encode(obs) if proprio is None else self.model.encode(obs, proprio)
         return LatentGoalObjective(
             self.model,
             z[None, :-1],
@@ -150,6 +173,22 @@ class LatentGoalFactory:
             distance=self.distance,
             differentiable=self.differentiable,
         )
+
+
+def proprio_for(model: Any, env: Any) -> tuple[int, ...]:
+    """The state entries of ``env`` a proprio world model senses (() for a pixels-only one);
+    refuses an env without the proprioception the model was trained with, in one line."""
+    P = int(getattr(model, "proprio_dim", 0))
+    if not P:
+        return ()
+    indices = tuple(env.proprio_indices(len(env.get_state())))
+    if len(indices) != P:
+        name = getattr(env, "short_name", type(env).__name__)
+        raise ReverieError(
+            f"this world model was trained with proprioception ({P} numbers) and {name} "
+            f"senses {len(indices) or 'none'}: use a pixels-only checkpoint for {name}"
+        )
+    return indices
 
 
 class OracleFactory:
@@ -271,6 +310,7 @@ def episode_steps(
     obs = env.render()
     state = env.get_state()
     history: deque[np.ndarray] = deque([obs], maxlen=config.history)
+    state_history: deque[np.ndarray] = deque([state], maxlen=config.history)
     frames = [obs] if config.record_frames else None
     actions: list[np.ndarray] | None = [] if config.record_frames else None
     rule_steps: dict[str, int | None] = {name: None for name in rules}
@@ -295,7 +335,9 @@ def episode_steps(
         init = None
         if previous is not None and config.warm_start == "shift":
             init = shift_plan(previous, config.execute_blocks)
-        ctx = PlanContext(list(history), state, goal_state, goal_frame, steps)
+        ctx = PlanContext(
+            list(history), state, goal_state, goal_frame, steps, states=list(state_history)
+        )
         t0 = time.perf_counter()
         objective = make_objective(ctx)
         plan, info = planner.plan(objective, init_mean=init)  # (1, H, A')
@@ -331,6 +373,7 @@ def episode_steps(
                     break
             # Step 3. the frame at each block boundary joins the context history.
             history.append(obs)
+            state_history.append(state)
             if (success and settled) or steps >= config.budget:
                 break
     return EpisodeResult(
