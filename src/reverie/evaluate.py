@@ -160,7 +160,7 @@ class EvalConfig:
             if not hasattr(env_class(self.env), "approach_margin"):
                 raise ValueError(
                     f"--oracle-cost reach needs an env with a pusher to place "
-                    f"(tabletop), not {self.env}"
+                    f"(pusht, tabletop), not {self.env}"
                 )
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")

@@ -75,10 +75,14 @@ def state_cost(env: Any, state: np.ndarray, goal: np.ndarray, cost: str) -> floa
     m = np.asarray(env.success_margin(state, goal), np.float64)
     if cost == "tolerance":
         return float(m.sum())
-    margin = float(m.max() + MARGIN_TIE_BREAK * m.sum())
-    if cost == "reach":
-        margin += REACH_WEIGHT * float(env.approach_margin(state, goal))
-    return margin
+    if cost == "margin":
+        return float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    # reach: the pusher's own goal error (Push-T's entry 0) stays out of the max, so walking to
+    # where it can push is never traded for walking to where it should end; it still counts in
+    # the tie-break sum, which is all that is left once the objects are placed.
+    placed = np.delete(m, getattr(env, "pusher_margins", ()))
+    margin = float(placed.max() + MARGIN_TIE_BREAK * m.sum())
+    return margin + REACH_WEIGHT * float(env.approach_margin(state, goal))
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
