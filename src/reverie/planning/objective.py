@@ -32,8 +32,9 @@ DISTANCES = ("sq_l2", "l2")
 #: ``distance`` the env's ``goal_distance``; ``tolerance`` the sum of the success test's errors,
 #: each over its tolerance (``env.success_margin``); ``margin`` the largest of them (<= 1 exactly
 #: where the success test passes) plus a 0.1 × sum tie-break, so progress on every error counts;
-#: ``reach`` is ``margin`` plus 0.5 × ``env.approach_margin`` (how far the pusher is from pushing,
-#: for envs whose cost is flat until contact: Tabletop).
+#: ``reach`` is ``margin`` over what is pushed plus 0.5 × ``env.approach_margin`` (how far the
+#: pusher is from pushing, for envs whose cost is flat until contact: Push-T, Tabletop); the
+#: pusher's own goal error (``env.pusher_margins``: Push-T's) counts in the tie-break sum only.
 ORACLE_COSTS = ("distance", "tolerance", "margin", "reach")
 MARGIN_TIE_BREAK = 0.1
 REACH_WEIGHT = 0.5
