@@ -52,10 +52,10 @@ POLICY_PLANNERS = ("policy", "policy+cem")
 #: --iterations), measured on the seed-0 pairs (BENCHMARKS.md, "Oracle (true-simulator CEM)"):
 #: ``cost`` the state cost (``ORACLE_COSTS``), ``samples`` x ``iterations`` the CEM budget.
 #: Push-T and Tabletop need ``reach``: every other cost is flat until the pusher touches what it
-#: must push, so the search has nothing to follow (Push-T 30% -> 90%, 10 pairs). Reacher and
-#: Push-T simulate one candidate at a time, so a 100 x 10 search keeps an episode near 10 s.
+#: must push, so the search has nothing to follow (Push-T 30% -> 90%, 10 pairs). Push-T, Reacher
+#: and Tabletop simulate one candidate at a time: these budgets keep an episode under ~15 s.
 ORACLE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pusht":    {"cost": "reach", "samples": 100, "iterations": 10},
+    "pusht":    {"cost": "reach", "samples": 150, "iterations": 10},
     "reacher":  {"samples": 100, "iterations": 10},
     "tabletop": {"cost": "reach", "samples": 100, "iterations": 10},
     "tworoom":  {},  # vectorised physics: the protocol's 300 x 30 costs ~1 s an episode
