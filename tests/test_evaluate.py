@@ -82,7 +82,7 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
         ({"planner": "oracle", "env": "pusht", "oracle_cost": "units"}, "--oracle-cost must be"),
         ({"planner": "random", "env": "pusht", "oracle_cost": "margin"}, "needs --planner oracle"),
         (
-            {"planner": "oracle", "env": "pusht", "oracle_cost": "reach"},
+            {"planner": "oracle", "env": "tworoom", "oracle_cost": "reach"},
             "needs an env with a pusher",
         ),
     ],

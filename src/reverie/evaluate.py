@@ -14,7 +14,8 @@ Protocol (it cannot flatter the model):
    success is the env's own test on the true physical state at any step within the budget.
 3. Baselines run in the same harness: ``random`` (uniform random action blocks) and ``oracle``
    (the same CEM and summed cost shape, searching with the true simulator in true-state space;
-   ``--oracle-cost`` picks what it scores states by).
+   ``--oracle-cost`` picks what it scores states by). Without oracle flags each env's oracle runs
+   its measured best settings (``ORACLE_DEFAULTS``); the JSON's ``oracle`` block says what ran.
 4. Envs with a published protocol (Push-T: ``published_success``) are also scored by that rule on
    the same rollouts, latched at any step: the episode runs past our success until the published
    rule has held too (or the budget ends). The JSON reports ``success_rate`` (ours) and
@@ -45,6 +46,36 @@ from reverie.stats import wilson
 
 EVAL_PLANNERS = ("cem", "mppi", "gradient", "policy", "policy+cem", "random", "oracle")
 POLICY_PLANNERS = ("policy", "policy+cem")
+
+# fmt: off
+#: The oracle's settings per env where they beat the defaults (distance cost, --samples x
+#: --iterations), measured on the seed-0 pairs (BENCHMARKS.md, "Oracle (true-simulator CEM)"):
+#: ``cost`` the state cost (``ORACLE_COSTS``), ``samples`` x ``iterations`` the CEM budget.
+#: Push-T and Tabletop need ``reach``: every other cost is flat until the pusher touches what it
+#: must push, so the search has nothing to follow (Push-T 30% -> 90%, 10 pairs). Push-T, Reacher
+#: and Tabletop simulate one candidate at a time: these budgets keep an episode under ~15 s.
+ORACLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pusht":    {"cost": "reach", "samples": 150, "iterations": 10},
+    "reacher":  {"samples": 100, "iterations": 10},
+    "tabletop": {"cost": "reach", "samples": 100, "iterations": 10},
+    "tworoom":  {},  # vectorised physics: the protocol's 300 x 30 costs ~1 s an episode
+}
+# fmt: on
+
+
+def oracle_settings(cfg: EvalConfig, env_name: str) -> dict[str, Any]:
+    """What the oracle runs for ``cfg`` on ``env_name``: each oracle flag, else the env's
+    ``ORACLE_DEFAULTS`` entry, else the shared planning options (distance cost)."""
+    table = ORACLE_DEFAULTS.get(env_name, {})
+    p = cfg.planning
+    samples = cfg.oracle_samples or table.get("samples", p.samples)
+    return {
+        "cost": cfg.oracle_cost or table.get("cost", "distance"),
+        "reduce": cfg.cost,
+        "samples": samples,
+        "iterations": cfg.oracle_iterations or table.get("iterations", p.iterations),
+        "elites": min(p.elites, samples),
+    }
 
 
 @dataclass(frozen=True)
@@ -78,14 +109,15 @@ class EvalConfig:
     frameskip: int | None = None
     """Env steps per action block; defaults to the checkpoint's (5 without one)."""
     oracle_samples: int | None = None
-    """Oracle CEM candidates (None: --samples). Lower it for envs without vectorised physics."""
+    """Oracle CEM candidates (None: the env's ORACLE_DEFAULTS entry, else --samples)."""
     oracle_iterations: int | None = None
-    """Oracle CEM iterations (None: --iterations)."""
-    oracle_cost: str = "distance"
-    """What the oracle scores true states by: distance (the env's goal_distance) | tolerance (the
-    success test's errors, each over its tolerance, summed) | margin (the largest of them, <= 1
-    exactly where the test passes, plus a 0.1 x sum tie-break) | reach (margin plus how far the
-    pusher is from pushing; tabletop). See planning.objective."""
+    """Oracle CEM iterations (None: the env's ORACLE_DEFAULTS entry, else --iterations)."""
+    oracle_cost: str | None = None
+    """What the oracle scores true states by (None: the env's ORACLE_DEFAULTS entry, else
+    distance): distance (the env's goal_distance) | tolerance (the success test's errors, each
+    over its tolerance, summed) | margin (the largest of them, <= 1 exactly where the test passes,
+    plus a 0.1 x sum tie-break) | reach (margin of what is pushed plus how far the pusher is from
+    pushing it; pusht, tabletop). See planning.objective."""
     cost: str = "sum"
     """Goal cost over the horizon: sum (default) or final."""
     goal_steps: int = 25
@@ -148,11 +180,11 @@ class EvalConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.seeded_std > 0:
             raise ValueError(f"--seeded-std must be > 0, got {self.seeded_std}")
-        if self.oracle_cost not in ORACLE_COSTS:
+        if self.oracle_cost is not None and self.oracle_cost not in ORACLE_COSTS:
             raise ValueError(
                 f"--oracle-cost must be one of {', '.join(ORACLE_COSTS)}, got {self.oracle_cost!r}"
             )
-        if self.oracle_cost != "distance" and self.planner != "oracle":
+        if self.oracle_cost is not None and self.planner != "oracle":
             raise ValueError("--oracle-cost needs --planner oracle")
         if self.oracle_cost == "reach" and self.env is not None:
             from reverie.envs import env_class
@@ -160,7 +192,7 @@ class EvalConfig:
             if not hasattr(env_class(self.env), "approach_margin"):
                 raise ValueError(
                     f"--oracle-cost reach needs an env with a pusher to place "
-                    f"(tabletop), not {self.env}"
+                    f"(pusht, tabletop), not {self.env}"
                 )
         if self.cost not in REDUCTIONS:
             raise ValueError(f"--cost must be one of {', '.join(REDUCTIONS)}, got {self.cost!r}")
@@ -312,12 +344,11 @@ def build_planner(
     p = cfg.planning
     common = {"horizon": p.horizon, "seed": cfg.seed, "action_low": low, "action_high": high}
     if cfg.planner == "oracle":
-        samples = cfg.oracle_samples or p.samples
-        iterations = cfg.oracle_iterations or p.iterations
+        o = oracle_settings(cfg, twin.short_name)
         oracle = CEMConfig(
-            samples=samples, iterations=iterations, elites=min(p.elites, samples), **common
+            samples=o["samples"], iterations=o["iterations"], elites=o["elites"], **common
         )
-        factory = OracleFactory(twin, frameskip, reduce=cfg.cost, cost=cfg.oracle_cost)
+        factory = OracleFactory(twin, frameskip, reduce=o["reduce"], cost=o["cost"])
         return CEM(oracle, action_dim), factory
     if cfg.planner == "random":  # the random baseline never looks at a cost
         planner = RandomPlanner(p.horizon, action_dim, low, high, seed=cfg.seed)
@@ -551,6 +582,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "scene": world["scene"].to_dict() if "scene" in world else None,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "planner_config": asdict(planner.config) if hasattr(planner, "config") else {},
+        **({"oracle": oracle_settings(cfg, env_name)} if cfg.planner == "oracle" else {}),
         "seed_range": [pairs[0]["seed"], pairs[-1]["seed"]],
         **(
             {

@@ -137,6 +137,33 @@ def _contact_candidates(spacing: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
 CONTACT_POINTS, CONTACT_NORMALS = _contact_candidates()
 
 
+def push_contacts(
+    state: np.ndarray, goal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the pusher can push the T from, and how well each push serves the goal.
+
+    Each outline contact, pushed along its inward normal, would move the T by a twist
+    (translation, rotation ∝ lever arm × normal / gyration²); its alignment is the cosine between
+    that twist and the T's remaining pose error (position in units, angle in degrees). Returns
+    ``approach`` (K, 2) where the pusher stands to push, ``inward`` (K, 2) the push directions,
+    ``align`` (K,) in [-1, 1] and ``want`` (3,) the pose error. The expert picks among these;
+    ``PushTEnv.approach_margin`` measures the pusher's distance to the best one.
+    """
+    com, theta = state[4:6], float(state[6])
+    err_p = goal[4:6] - com
+    err_a = float(wrap_angle(goal[6] - theta))
+    rot = _rot(theta)
+    points = com + CONTACT_POINTS @ rot.T  # (K, 2) world contact points
+    inward = -CONTACT_NORMALS @ rot.T  # (K, 2) push directions
+    approach = points - inward * (AGENT_RADIUS + 3.0)  # (K, 2) where the pusher starts
+    lever = points - com
+    torque = lever[:, 0] * inward[:, 1] - lever[:, 1] * inward[:, 0]
+    twist = np.column_stack([inward, ANGLE_WEIGHT * torque / RHO2])  # (K, 3)
+    want = np.array([*err_p, ANGLE_WEIGHT * err_a])
+    align = twist @ want / (np.linalg.norm(twist, axis=1) * np.linalg.norm(want))
+    return approach, inward, align, want
+
+
 class PushTEnv(ReverieEnv):
     """Push a T to a goal pose with a disc pusher (pymunk contacts, top-down, no gravity).
 
@@ -155,6 +182,8 @@ class PushTEnv(ReverieEnv):
         "(world 512 units)"
     )
     published_rule = PUBLISHED_RULE
+    #: ``success_margin`` entries that measure the pusher itself (the oracle's ``reach`` cost).
+    pusher_margins = (0,)
     max_episode_steps = 200
     proprio_names = ("agent_x", "agent_y", "agent_vx", "agent_vy")
     physics_factors = {
@@ -370,6 +399,21 @@ class PushTEnv(ReverieEnv):
             ]
         )
 
+    def approach_margin(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """How far the pusher is from pushing, over the position tolerance: its distance to the
+        approach spot of the contact whose push best moves the T toward its goal pose (the
+        expert's twist alignment, ``push_contacts``; spots the walls block are skipped); 0 once
+        the T is placed. The oracle's ``reach`` cost adds it: the other costs are flat until the
+        pusher touches the T, so without it the search has nothing to follow to the T."""
+        state, goal = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+        err = self.success_margin(state, goal)
+        if err[1] <= 1.0 and err[2] <= 1.0:
+            return 0.0
+        approach, _, align, _ = push_contacts(state, goal)
+        inside = np.all((approach > AGENT_RADIUS + 2) & (approach < WORLD - AGENT_RADIUS - 2), 1)
+        i = int(np.argmax(np.where(inside, align, -np.inf)))
+        return float(np.hypot(*(state[:2] - approach[i]))) / POS_TOL
+
     @staticmethod
     def published_success(state: np.ndarray, goal: np.ndarray) -> bool:
         """The published protocol's test: ‖(agent_xy, block_xy) − goal's‖₂ < 20 (one norm over
@@ -415,14 +459,7 @@ class PushTEnv(ReverieEnv):
             action = self._walk_to(agent, g[:2], com, theta)
         else:
             rot = _rot(theta)
-            points = com + CONTACT_POINTS @ rot.T  # (K, 2) world contact points
-            inward = -CONTACT_NORMALS @ rot.T  # (K, 2) push directions
-            approach = points - inward * (AGENT_RADIUS + 3.0)  # (K, 2) where the pusher starts
-            lever = points - com
-            torque = lever[:, 0] * inward[:, 1] - lever[:, 1] * inward[:, 0]
-            twist = np.column_stack([inward, ANGLE_WEIGHT * torque / RHO2])  # (K, 3)
-            want = np.array([*err_p, ANGLE_WEIGHT * err_a])
-            align = twist @ want / (np.linalg.norm(twist, axis=1) * np.linalg.norm(want))
+            approach, inward, align, want = push_contacts(s, g)
             travel = self._walk_length(agent, approach, com, rot)
             inside = (approach > AGENT_RADIUS + 2) & (approach < WORLD - AGENT_RADIUS - 2)
             score = align - 0.003 * travel

@@ -32,8 +32,9 @@ DISTANCES = ("sq_l2", "l2")
 #: ``distance`` the env's ``goal_distance``; ``tolerance`` the sum of the success test's errors,
 #: each over its tolerance (``env.success_margin``); ``margin`` the largest of them (<= 1 exactly
 #: where the success test passes) plus a 0.1 × sum tie-break, so progress on every error counts;
-#: ``reach`` is ``margin`` plus 0.5 × ``env.approach_margin`` (how far the pusher is from pushing,
-#: for envs whose cost is flat until contact: Tabletop).
+#: ``reach`` is ``margin`` over what is pushed plus 0.5 × ``env.approach_margin`` (how far the
+#: pusher is from pushing, for envs whose cost is flat until contact: Push-T, Tabletop); the
+#: pusher's own goal error (``env.pusher_margins``: Push-T's) counts in the tie-break sum only.
 ORACLE_COSTS = ("distance", "tolerance", "margin", "reach")
 MARGIN_TIE_BREAK = 0.1
 REACH_WEIGHT = 0.5
@@ -75,10 +76,14 @@ def state_cost(env: Any, state: np.ndarray, goal: np.ndarray, cost: str) -> floa
     m = np.asarray(env.success_margin(state, goal), np.float64)
     if cost == "tolerance":
         return float(m.sum())
-    margin = float(m.max() + MARGIN_TIE_BREAK * m.sum())
-    if cost == "reach":
-        margin += REACH_WEIGHT * float(env.approach_margin(state, goal))
-    return margin
+    if cost == "margin":
+        return float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    # reach: the pusher's own goal error (Push-T's entry 0) stays out of the max, so walking to
+    # where it can push is never traded for walking to where it should end; it still counts in
+    # the tie-break sum, which is all that is left once the objects are placed.
+    placed = np.delete(m, getattr(env, "pusher_margins", ()))
+    margin = float(placed.max() + MARGIN_TIE_BREAK * m.sum())
+    return margin + REACH_WEIGHT * float(env.approach_margin(state, goal))
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
