@@ -145,13 +145,15 @@ def _read(path: Path) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else None
 
 
-def collect_done(data: Path, s: dict[str, Any]) -> str | None:
+def collect_done(data: Path, s: dict[str, Any], env: str) -> str | None:
     """Why the dataset is finished (None: collect must run)."""
+    from reverie.data.collect import CollectConfig
+
     m = _read(data / "manifest.json")
     if not m or not m.get("complete"):
         return None
-    want = s.get("episodes")
-    if want is not None and m.get("episodes") != want:
+    want = s.get("episodes") or CollectConfig(env=env).episodes  # the env's recipe
+    if m.get("episodes") != want:
         return None  # collect grows it (or refuses, one line, to shrink it)
     return f"complete, {m.get('episodes')} episodes"
 
@@ -242,7 +244,7 @@ def eval_done(model: Path, env: str, planner: str, s: dict[str, Any]) -> str | N
 def stage_done(stage: str, env: str, cell: Path, s: dict[str, Any]) -> str | None:
     data, model = cell / "data", cell / "model"
     if stage == "collect":
-        return collect_done(data, s)
+        return collect_done(data, s, env)
     if stage == "train":
         return train_done(model, data, s)
     if stage == "probe":

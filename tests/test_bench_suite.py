@@ -106,3 +106,16 @@ def test_bad_numbers_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
             suite.main(args)
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1 and words in err, (args, err)
+
+
+def test_collect_counts_as_done_only_at_the_episodes_wanted(tmp_path: Path) -> None:
+    # Without --episodes the suite wants the env's recipe (Reacher 1,000): a complete set of the
+    # old default 100 is not its headline data and must be grown, not skipped.
+    suite = load_suite()
+    (tmp_path / "manifest.json").write_text(json.dumps({"complete": True, "episodes": 100}))
+    assert suite.collect_done(tmp_path, {"episodes": None}, "reacher") is None
+    assert suite.collect_done(tmp_path, {"episodes": 100}, "reacher") is not None
+    (tmp_path / "manifest.json").write_text(json.dumps({"complete": True, "episodes": 1000}))
+    assert suite.collect_done(tmp_path, {"episodes": None}, "reacher") is not None
+    (tmp_path / "manifest.json").write_text(json.dumps({"complete": False, "episodes": 1000}))
+    assert suite.collect_done(tmp_path, {"episodes": None}, "reacher") is None

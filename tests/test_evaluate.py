@@ -85,11 +85,27 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
             {"planner": "oracle", "env": "tworoom", "oracle_cost": "reach"},
             "needs an env with a pusher",
         ),
+        ({"planner": "random", "env": "tworoom", "execute_blocks": 0}, "--execute-blocks must be"),
+        ({"planner": "random", "env": "tworoom", "execute_blocks": 6}, "<= --horizon"),
     ],
 )
 def test_bad_eval_options(kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         EvalConfig(**kw)
+
+
+def test_execute_blocks_sets_the_replanning_cadence(tmp_path: Path) -> None:
+    # Budget 50, frameskip 5: 10 blocks; executing 5 per replan replans twice, not ten times.
+    def replans(blocks: int) -> list[int]:
+        cfg = EvalConfig(
+            planner="random", env="tworoom", episodes=2, seed=1, videos=0,
+            execute_blocks=blocks, out=tmp_path / f"eval_{blocks}.json",
+        )  # fmt: skip
+        return [r["replans"] for r in evaluate(cfg, progress=False)["records"]]
+
+    every, fifth = replans(1), replans(5)
+    assert all(r <= 2 for r in fifth) and max(every) > 2
+    assert all(f <= e for f, e in zip(fifth, every, strict=True))
 
 
 def test_missing_checkpoint_is_one_line_error(tmp_path: Path) -> None:

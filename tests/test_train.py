@@ -23,7 +23,7 @@ from reverie.envs import make
 from reverie.io import ReverieError
 from reverie.models.sigreg import collapse_problems
 from reverie.models.world_model import teacher_forcing_pairs
-from reverie.train import TrainConfig, evaluate, lr_at, train
+from reverie.train import PRESETS, TrainConfig, evaluate, lr_at, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -69,6 +69,14 @@ def test_config_validation_and_presets(tmp_path: Path) -> None:
     assert (
         TrainConfig(data=tmp_path, out=tmp_path, preset="cpu").resolved("tworoom").preset == "cpu"
     )
+    # Steps and time budget: the env's recipe when neither --preset nor --steps is given, so
+    # ``reverie train`` with no flags trains the headline row; --minutes still wins.
+    tworoom = TrainConfig(data=tmp_path, out=tmp_path).resolved("tworoom")
+    assert (tworoom.steps, tworoom.minutes) == (4000, 5.0)
+    assert TrainConfig(data=tmp_path, out=tmp_path, minutes=9).resolved("tworoom").minutes == 9
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("pusht").steps == 20000
+    named = TrainConfig(data=tmp_path, out=tmp_path, preset="lite").resolved("tworoom")
+    assert named.steps == PRESETS["lite"]["steps"] and named.minutes is None
     cfg = TrainConfig(data=tmp_path, out=tmp_path, steps=7000).resolved()
     assert cfg.steps == 7000 and cfg.batch_size is not None and cfg.history == 3
     # Warmup then cosine decay to 10% of the peak.

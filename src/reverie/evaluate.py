@@ -124,6 +124,9 @@ class EvalConfig:
     """Expert steps from the start that define the goal."""
     history: int | None = None
     """Frames of context handed to the model (None: the model's own history k)."""
+    execute_blocks: int = 1
+    """Replanning cadence: planned action blocks executed before the next replan (1 to the
+    horizon; 1 replans every block, as the published protocol does)."""
     videos: int = 4
     """Episodes whose frames are saved as GIFs beside the JSON (0 = none)."""
     precision: str = "auto"
@@ -170,6 +173,7 @@ class EvalConfig:
             "budget",
             "goal_steps",
             "history",
+            "execute_blocks",
             "oracle_samples",
             "oracle_iterations",
             "threads",
@@ -178,6 +182,11 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.execute_blocks > self.planning.horizon:
+            raise ValueError(
+                f"--execute-blocks must be <= --horizon ({self.planning.horizon}), "
+                f"got {self.execute_blocks}"
+            )
         if not self.seeded_std > 0:
             raise ValueError(f"--seeded-std must be > 0, got {self.seeded_std}")
         if self.oracle_cost is not None and self.oracle_cost not in ORACLE_COSTS:
@@ -498,6 +507,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
             budget=cfg.budget,
             frameskip=frameskip,
             history=cfg.history or (model.history if model is not None else 1),
+            execute_blocks=cfg.execute_blocks,
             record_frames=i < cfg.videos,
         )
         with torch.inference_mode(cfg.planner != "gradient"), autocast:

@@ -6,9 +6,11 @@
 Keys (all optional; a missing key means "the preset's value"):
   preset     the training preset ``reverie train`` / ``reverie demo`` use without ``--preset``.
   lam        SIGReg weight λ for ``reverie train`` when ``--lam`` is not given.
-  episodes   episodes ``reverie demo`` collects.
-  steps      training steps ``reverie demo`` runs (an upper bound when a time budget is set).
-  minutes    the demo's wall-clock training budget, so the main job ends on time on any CPU.
+  episodes   episodes ``reverie collect`` (without ``--episodes``) and ``reverie demo`` collect.
+  steps      training steps ``reverie train`` (without ``--preset`` or ``--steps``) and ``reverie
+             demo`` run (an upper bound when a time budget is set).
+  minutes    the wall-clock training budget that goes with ``steps`` (``reverie train`` without
+             ``--minutes``, and the demo), so the main job ends on time on any CPU.
   augment    the look augmentation ``reverie train`` applies when ``--augment`` is not given.
 
 Why Two-Room's λ is 0.003: SIGReg pushes every 1-D projection of the batch toward N(0, 1); a

@@ -269,6 +269,12 @@ class TrainConfig:
         preset = PRESETS[name]
         fills: dict[str, Any] = {k: preset[k] for k in PRESET_KEYS if getattr(self, k) is None}
         fills["preset"] = name
+        if self.preset is None and self.steps is None and "steps" in recipe(env):
+            # The env's recipe trains its headline row: its steps, and its time budget unless
+            # the run names its own.
+            fills["steps"] = recipe(env)["steps"]
+            if self.minutes is None and "minutes" in recipe(env):
+                fills["minutes"] = recipe(env)["minutes"]
         if self.lam is None and "lam" in recipe(env):
             fills["lam"] = recipe(env)["lam"]
         if self.augment is None:

@@ -130,6 +130,15 @@ def test_bad_options(tmp_path: Path, kw: dict, msg: str) -> None:
         small(tmp_path, **kw)
 
 
+def test_default_episodes_follow_the_env_recipe(tmp_path: Path) -> None:
+    # ``reverie collect`` with no --episodes collects what the env's headline row trained on.
+    from reverie.recipes import RECIPES
+
+    for env in ("tworoom", "pusht", "reacher"):
+        assert CollectConfig(env=env, out=tmp_path).episodes == RECIPES[env]["episodes"]
+    assert CollectConfig(env="tworoom", episodes=7, out=tmp_path).episodes == 7
+
+
 def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch) -> None:
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")

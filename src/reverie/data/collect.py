@@ -45,8 +45,8 @@ class CollectConfig:
 
     env: str = "tworoom"
     """Environment short name (see ``reverie envs``)."""
-    episodes: int = 100
-    """Number of episodes to collect."""
+    episodes: int | None = None
+    """Number of episodes to collect (None: the env's recipe, ``reverie.recipes``; else 100)."""
     out: Path = Path("runs/data")
     """Output directory (created; re-running continues or grows a collection, never shrinks it)."""
     policy: str = "mixed"
@@ -75,6 +75,10 @@ class CollectConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", resolve(self.env))
         object.__setattr__(self, "out", Path(self.out))
+        if self.episodes is None:  # the env's recipe (how its headline row was collected)
+            from reverie.recipes import recipe
+
+            object.__setattr__(self, "episodes", int(recipe(self.env).get("episodes", 100)))
         if not 1 <= self.episodes < SEED_STRIDE:
             raise ValueError(f"--episodes must be in [1, {SEED_STRIDE - 1}], got {self.episodes}")
         if self.policy not in POLICIES:
