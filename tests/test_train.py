@@ -164,11 +164,13 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("regularizer", ["sigreg", "ema"])
+@pytest.mark.parametrize(
+    "extra", [{"regularizer": "sigreg"}, {"regularizer": "ema"}, {"state_aux": 1.0}]
+)
 def test_kill_and_resume_equals_uninterrupted(
-    tworoom_data: Path, tmp_path: Path, regularizer: str
+    tworoom_data: Path, tmp_path: Path, extra: dict
 ) -> None:
-    kw = dict(steps=16, ckpt_every=5, log_every=4, regularizer=regularizer)
+    kw = dict(steps=16, ckpt_every=5, log_every=4, **extra)
     whole = load_checkpoint(train(tiny(tworoom_data, tmp_path / "whole", **kw)))[0]
 
     def kill(step: int, model: object, losses: dict) -> None:
@@ -198,6 +200,31 @@ def test_non_finite_loss_stops_with_the_step_and_term(tworoom_data: Path, tmp_pa
 
     with pytest.raises(ReverieError, match=r"step 4: term 'pred'"):
         train(tiny(tworoom_data, tmp_path / "nan", steps=10), on_step=poison)
+
+
+def test_state_aux_trains_a_head_the_checkpoint_leaves_out(
+    tworoom_data: Path, tmp_path: Path
+) -> None:
+    from reverie.models.jepa import StateHead
+
+    plain = train(tiny(tworoom_data, tmp_path / "plain", steps=4, tensorboard=False))
+    out = train(tiny(tworoom_data, tmp_path / "aux", steps=4, state_aux=1.0, tensorboard=False))
+    metrics = json.loads((out / "config.json").read_text())["metrics"]
+    assert np.isfinite(metrics["state"])  # the term is trained and logged
+    # The checkpoint is an ordinary world model: the head is training-only.
+    assert (
+        load_checkpoint(out)[0].state_dict().keys() == load_checkpoint(plain)[0].state_dict().keys()
+    )
+    # Push-T's targets: what one frame shows (no velocities), the angle as sin and cos.
+    head = StateHead(torch.randn(50, 10, dtype=torch.float64), "pusht", 8)
+    assert head.names == ["agent_x", "agent_y", "block_x", "block_y"] + [
+        "block_angle_sin",
+        "block_angle_cos",
+    ]
+    t = head.targets(torch.randn(50, 10, dtype=torch.float64))
+    assert t.shape == (50, 6) and torch.isfinite(t).all()
+    with pytest.raises(ValueError, match="--state-aux"):
+        TrainConfig(data=tworoom_data, out=tmp_path, state_aux=-1)
 
 
 def test_vicreg_trains(tworoom_data: Path, tmp_path: Path) -> None:

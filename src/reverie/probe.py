@@ -53,6 +53,12 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
 #: State entries that are angles: probed as their sine and cosine (a raw angle wraps at ±π, so a
 #: linear read-out of it fails even when the embedding holds it exactly).
 ANGLES: dict[str, tuple[str, ...]] = {"pusht": ("block_angle",), "reacher": ("q0", "q1")}
+#: State entries that are rates (velocities): one frame does not show them.
+RATES: dict[str, tuple[str, ...]] = {
+    "tworoom": ("vx", "vy"),
+    "pusht": ("agent_vx", "agent_vy", "block_vx", "block_vy", "block_omega"),
+    "reacher": ("dq0", "dq1"),
+}
 
 
 def angle_features(

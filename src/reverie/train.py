@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from reverie.data.augment import AUGMENTS
 from reverie.models.encoder import EncoderConfig
-from reverie.models.jepa import JEPALoss, batch_health, heldout_scores
+from reverie.models.jepa import JEPALoss, StateHead, batch_health, heldout_scores
 from reverie.models.predictor import PredictorConfig
 from reverie.models.sigreg import REGULARIZERS, build_regularizer, collapse_problems
 from reverie.models.world_model import WorldModel, WorldModelConfig
@@ -170,6 +170,13 @@ class TrainConfig:
     invariance: float = 0.0
     """Weight of an invariance term: MSE between embeddings of two augmented looks of the same
     frames (0: off; needs --augment; encodes every frame twice)."""
+    state_aux: float = 0.0
+    """Weight of a privileged-state auxiliary (0: off, the default): a linear head from the pixel
+    embedding to the true physical state (standardised; angles as sin and cos), trained beside
+    the JEPA loss. The head is training-only and the checkpoint's model is unchanged, so planning
+    still sees pixels; the labels are privileged, so such a model is not pixels-only. A
+    diagnostic: does a state the JEPA loss leaves out of z (Push-T's angle) make planning work
+    once it is in z?"""
     grad_clip: float = 1.0
     """Gradient norm clip (0 disables)."""
     seed: int = 0
@@ -211,6 +218,8 @@ class TrainConfig:
             raise ValueError(f"--proprio-embed must be >= 1, got {self.proprio_embed}")
         if self.proprio and self.regularizer == "ema":
             raise ValueError("--proprio does not combine with --regularizer ema")
+        if self.state_aux > 0 and self.regularizer == "ema":
+            raise ValueError("--state-aux does not combine with --regularizer ema")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.regularizer not in REGULARIZERS:
@@ -242,6 +251,7 @@ class TrainConfig:
             "rollout",
             "lam",
             "rollout_weight",
+            "state_aux",
             "grad_clip",
         ):
             value = getattr(self, name)
@@ -385,6 +395,11 @@ def train(
         ema = None
         if cfg.regularizer == "ema":
             ema = copy.deepcopy(model.encoder).requires_grad_(False)
+        state_head = (
+            StateHead(ds.states, ds.env_name, model.config.encoder.embed_dim).to(rt.device)
+            if cfg.state_aux > 0
+            else None
+        )
         loss = JEPALoss(
             model,
             regularizer,
@@ -395,6 +410,8 @@ def train(
             augment=AUGMENTS[cfg.augment],
             invariance=cfg.invariance,
             seed=cfg.seed,
+            state_head=state_head,
+            state_aux=cfg.state_aux,
         )
         loss = loss.to(rt.device)
 
@@ -418,14 +435,19 @@ def train(
             module=model,
             loss=loss,
             data=ds,
+            params=None if state_head is None else [*model.parameters(), *state_head.parameters()],
             samples_per_item=cfg.history + cfg.rollout,
             validate=validate,
             after_step=None
             if ema is None
             else lambda step: _ema_update(ema, model.encoder, cfg.ema_momentum),
             log_extra=batch_health,
-            state=None if ema is None else lambda: {"ema": ema.state_dict()},
-            load_state=None if ema is None else lambda s: _load_ema(ema, s, cfg.out),
+            state=None
+            if ema is None and state_head is None
+            else lambda: _extra_state(ema, state_head),
+            load_state=None
+            if ema is None and state_head is None
+            else lambda s: _load_extra_state(ema, state_head, s, cfg.out),
             resume_key=cfg.resume_key(),
             meta={
                 "env": ds.env_name,
@@ -477,6 +499,27 @@ def _ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         t.lerp_(o, 1 - momentum)
     for t, o in zip(target.buffers(), online.buffers()):
         t.copy_(o)
+
+
+def _extra_state(ema: nn.Module | None, head: nn.Module | None) -> dict[str, Any]:
+    """Resumable training-only modules: the EMA target encoder, the state-auxiliary head."""
+    out: dict[str, Any] = {}
+    if ema is not None:
+        out["ema"] = ema.state_dict()
+    if head is not None:
+        out["state_head"] = head.state_dict()
+    return out
+
+
+def _load_extra_state(ema: nn.Module | None, head: nn.Module | None, state: Any, out: Path) -> None:
+    if ema is not None:
+        _load_ema(ema, state, out)
+    if head is not None:
+        if not state or state.get("state_head") is None:
+            from reverie.io import ReverieError
+
+            raise ReverieError(f"cannot resume {out} with --state-aux: no state-head weights")
+        head.load_state_dict(state["state_head"])
 
 
 def _load_ema(ema: nn.Module, state: Any, out: Path) -> None:

@@ -42,6 +42,8 @@ class JEPALoss(nn.Module):
         augment: LookAugment | None = None,
         invariance: float = 0.0,
         seed: int = 0,
+        state_head: StateHead | None = None,
+        state_aux: float = 0.0,
     ) -> None:
         super().__init__()
         self.model, self.regularizer, self.ema = model, regularizer, ema
@@ -51,6 +53,7 @@ class JEPALoss(nn.Module):
         self.invariance, self.seed = invariance, seed
         if invariance > 0 and self.augment is None:
             raise ValueError("an invariance weight needs an augmentation (--augment)")
+        self.state_head, self.state_aux = state_head, state_aux
 
     def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         obs, actions = batch["obs"], batch["actions"]  # (B, T, 3, Hi, Wi) uint8, (B, T-1, A')
@@ -83,14 +86,59 @@ class JEPALoss(nn.Module):
             assert self.augment is not None
             other = augment_frames(obs, self.augment, self.seed, step, salt=1)
             terms["invariance"] = F.mse_loss(z.float(), self.model.encode(other, proprio).float())
+        if self.state_head is not None:  # privileged labels: the pose read out of the pixel part
+            pixel = z[..., : self.model.config.encoder.embed_dim]  # (B, T, D_pix)
+            terms["state"] = F.mse_loss(
+                self.state_head(pixel.float()), self.state_head.targets(batch["states"])
+            )
         terms["loss"] = (
             terms["pred"]
             + self.rollout_weight * terms.get("rollout", 0.0)
             + self.lam * terms.get("reg", 0.0)
             + self.invariance * terms.get("invariance", 0.0)
+            + self.state_aux * terms.get("state", 0.0)
         )
         terms["z"] = z.detach()
         return terms
+
+
+class StateHead(nn.Module):
+    """Linear read-out from the pixel embedding to the env's pose (``--state-aux``, training only).
+
+    Targets: the state entries one frame shows (rates such as velocities left out), angles as
+    sin and cos, each standardised by the training data's mean and std (buffers, so a resumed
+    run reads out the same targets)."""
+
+    def __init__(self, states: torch.Tensor, env: str | None, embed_dim: int) -> None:
+        super().__init__()
+        from reverie.probe import ANGLES, RATES, STATE_NAMES
+
+        S = states.shape[-1]
+        names = list(STATE_NAMES.get(env or "", ()))
+        names = names if len(names) == S else [f"s{i}" for i in range(S)]
+        rates, angles = RATES.get(env or "", ()), ANGLES.get(env or "", ())
+        self.keep = [i for i, n in enumerate(names) if n not in rates and n not in angles]
+        self.wrap = [i for i, n in enumerate(names) if n in angles]
+        self.names = [names[i] for i in self.keep]
+        self.names += [f"{names[i]}_{f}" for i in self.wrap for f in ("sin", "cos")]
+        raw = self._features(states.double())  # (F, V)
+        self.register_buffer("mean", raw.mean(0).float())
+        self.register_buffer("std", raw.std(0).clamp_min(1e-6).float())
+        self.linear = nn.Linear(embed_dim, len(self.names))
+
+    def _features(self, states: torch.Tensor) -> torch.Tensor:
+        cols = [states[..., self.keep]]
+        for i in self.wrap:
+            cols += [torch.sin(states[..., i : i + 1]), torch.cos(states[..., i : i + 1])]
+        return torch.cat(cols, dim=-1)
+
+    def targets(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., S) true states -> (..., V) standardised pose targets."""
+        feats = self._features(states.to(self.mean.device).double()).float()
+        return (feats - self.mean) / self.std
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(z)
 
 
 def batch_health(terms: dict[str, torch.Tensor]) -> dict[str, float]:
