@@ -108,6 +108,11 @@ class SequenceDataset(torch.utils.data.Dataset):
     def num_episodes(self) -> int:
         return len(self.episode_ids)
 
+    @property
+    def episode_offsets(self) -> np.ndarray:
+        """(E + 1,) first frame of each episode in ``obs`` / ``states``, then the frame count."""
+        return self._offsets.copy()
+
     def __len__(self) -> int:
         return len(self.starts)
 
