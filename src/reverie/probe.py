@@ -86,9 +86,9 @@ class ProbeConfig:
     """none (the default look: state probes only) | visual (a look drawn per episode from the
     env's visual randomisation ranges: state and look probes)."""
     episodes: int = 120
-    """Episodes collected for the probes (a quarter are held out for R²). Push-T's T turns
-    little within an episode, so with 40 the angle probe mostly tells episodes apart (held-out
-    R² -1.3 where 160 give -0.2)."""
+    """Episodes collected for the probes (a quarter are held out for R²). Few episodes give the
+    probe few poses of the T: with 40 a Push-T model's held-out angle R² was -1.3 where 160 gave
+    -0.2. (``benchmarks/bench_probe_ceiling.py`` gives the supervised ceiling per variable.)"""
     steps: int = 100
     """Env steps per episode (every model frame, frameskip apart, is a probe sample)."""
     alpha: float = 1.0
