@@ -165,7 +165,8 @@ class Killed(Exception):
 
 
 @pytest.mark.parametrize(
-    "extra", [{"regularizer": "sigreg"}, {"regularizer": "ema"}, {"state_aux": 1.0}]
+    "extra",
+    [{"regularizer": "sigreg"}, {"regularizer": "ema"}, {"state_aux": 1.0}, {"recon": 1.0}],
 )
 def test_kill_and_resume_equals_uninterrupted(
     tworoom_data: Path, tmp_path: Path, extra: dict
@@ -202,19 +203,19 @@ def test_non_finite_loss_stops_with_the_step_and_term(tworoom_data: Path, tmp_pa
         train(tiny(tworoom_data, tmp_path / "nan", steps=10), on_step=poison)
 
 
-def test_state_aux_trains_a_head_the_checkpoint_leaves_out(
+def test_auxiliary_terms_train_heads_the_checkpoint_leaves_out(
     tworoom_data: Path, tmp_path: Path
 ) -> None:
     from reverie.models.jepa import StateHead
 
     plain = train(tiny(tworoom_data, tmp_path / "plain", steps=4, tensorboard=False))
-    out = train(tiny(tworoom_data, tmp_path / "aux", steps=4, state_aux=1.0, tensorboard=False))
-    metrics = json.loads((out / "config.json").read_text())["metrics"]
-    assert np.isfinite(metrics["state"])  # the term is trained and logged
-    # The checkpoint is an ordinary world model: the head is training-only.
-    assert (
-        load_checkpoint(out)[0].state_dict().keys() == load_checkpoint(plain)[0].state_dict().keys()
-    )
+    keys = load_checkpoint(plain)[0].state_dict().keys()
+    for name, kw in (("state", {"state_aux": 1.0}), ("recon", {"recon": 1.0})):
+        out = train(tiny(tworoom_data, tmp_path / name, steps=4, tensorboard=False, **kw))
+        metrics = json.loads((out / "config.json").read_text())["metrics"]
+        assert np.isfinite(metrics[name])  # the term is trained and logged
+        # The checkpoint is an ordinary world model: the head is training-only.
+        assert load_checkpoint(out)[0].state_dict().keys() == keys
     # Push-T's targets: what one frame shows (no velocities), the angle as sin and cos.
     head = StateHead(torch.randn(50, 10, dtype=torch.float64), "pusht", 8)
     assert head.names == ["agent_x", "agent_y", "block_x", "block_y"] + [
@@ -225,6 +226,10 @@ def test_state_aux_trains_a_head_the_checkpoint_leaves_out(
     assert t.shape == (50, 6) and torch.isfinite(t).all()
     with pytest.raises(ValueError, match="--state-aux"):
         TrainConfig(data=tworoom_data, out=tmp_path, state_aux=-1)
+    with pytest.raises(ValueError, match="--recon"):
+        TrainConfig(data=tworoom_data, out=tmp_path, recon=float("nan"))
+    with pytest.raises(ValueError, match="--recon does not combine"):
+        TrainConfig(data=tworoom_data, out=tmp_path, recon=1.0, regularizer="ema")
 
 
 def test_vicreg_trains(tworoom_data: Path, tmp_path: Path) -> None:

@@ -177,6 +177,11 @@ class TrainConfig:
     still sees pixels; the labels are privileged, so such a model is not pixels-only. A
     diagnostic: does a state the JEPA loss leaves out of z (Push-T's angle) make planning work
     once it is in z?"""
+    recon: float = 0.0
+    """Weight of a pixel-reconstruction term (0: off, the default): a training-only decoder
+    (``reverie.models.decoder``) redraws each frame (at up to 64 px) from its pixel embedding, so
+    z must hold whatever the frame shows; pixels-only, unlike --state-aux, but no longer a pure
+    JEPA. The checkpoint is an ordinary world model."""
     grad_clip: float = 1.0
     """Gradient norm clip (0 disables)."""
     seed: int = 0
@@ -218,8 +223,10 @@ class TrainConfig:
             raise ValueError(f"--proprio-embed must be >= 1, got {self.proprio_embed}")
         if self.proprio and self.regularizer == "ema":
             raise ValueError("--proprio does not combine with --regularizer ema")
-        if self.state_aux > 0 and self.regularizer == "ema":
-            raise ValueError("--state-aux does not combine with --regularizer ema")
+        for name in ("state_aux", "recon"):
+            if getattr(self, name) > 0 and self.regularizer == "ema":
+                flag = name.replace("_", "-")
+                raise ValueError(f"--{flag} does not combine with --regularizer ema")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.regularizer not in REGULARIZERS:
@@ -252,6 +259,7 @@ class TrainConfig:
             "lam",
             "rollout_weight",
             "state_aux",
+            "recon",
             "grad_clip",
         ):
             value = getattr(self, name)
@@ -395,11 +403,15 @@ def train(
         ema = None
         if cfg.regularizer == "ema":
             ema = copy.deepcopy(model.encoder).requires_grad_(False)
+        pixel_dim = model.config.encoder.embed_dim
         state_head = (
-            StateHead(ds.states, ds.env_name, model.config.encoder.embed_dim).to(rt.device)
+            StateHead(ds.states, ds.env_name, pixel_dim).to(rt.device)
             if cfg.state_aux > 0
             else None
         )
+        recon = recon_decoder(pixel_dim, ds.image_size).to(rt.device) if cfg.recon > 0 else None
+        # Training-only modules: trained and resumed with the model, never in its checkpoint.
+        extras = {k: m for k, m in (("state_head", state_head), ("recon", recon)) if m is not None}
         loss = JEPALoss(
             model,
             regularizer,
@@ -412,6 +424,8 @@ def train(
             seed=cfg.seed,
             state_head=state_head,
             state_aux=cfg.state_aux,
+            recon_decoder=recon,
+            recon=cfg.recon,
         )
         loss = loss.to(rt.device)
 
@@ -435,19 +449,19 @@ def train(
             module=model,
             loss=loss,
             data=ds,
-            params=None if state_head is None else [*model.parameters(), *state_head.parameters()],
+            params=None
+            if not extras
+            else [*model.parameters(), *(p for m in extras.values() for p in m.parameters())],
             samples_per_item=cfg.history + cfg.rollout,
             validate=validate,
             after_step=None
             if ema is None
             else lambda step: _ema_update(ema, model.encoder, cfg.ema_momentum),
             log_extra=batch_health,
-            state=None
-            if ema is None and state_head is None
-            else lambda: _extra_state(ema, state_head),
+            state=None if ema is None and not extras else lambda: _extra_state(ema, extras),
             load_state=None
-            if ema is None and state_head is None
-            else lambda s: _load_extra_state(ema, state_head, s, cfg.out),
+            if ema is None and not extras
+            else lambda s: _load_extra_state(ema, extras, s, cfg.out),
             resume_key=cfg.resume_key(),
             meta={
                 "env": ds.env_name,
@@ -501,25 +515,35 @@ def _ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         t.copy_(o)
 
 
-def _extra_state(ema: nn.Module | None, head: nn.Module | None) -> dict[str, Any]:
-    """Resumable training-only modules: the EMA target encoder, the state-auxiliary head."""
-    out: dict[str, Any] = {}
+def recon_decoder(embed_dim: int, image_size: int) -> nn.Module:
+    """``--recon``'s decoder: frames at the largest power of two <= min(image_size, 64)."""
+    from reverie.models.decoder import Decoder, DecoderConfig
+
+    size = min(64, 1 << (int(image_size).bit_length() - 1))
+    stages = max(1, size.bit_length() - 3)  # one doubling per stage from 4 px
+    return Decoder(DecoderConfig(embed_dim, size, tuple(max(8, 64 >> i) for i in range(stages))))
+
+
+def _extra_state(ema: nn.Module | None, extras: dict[str, nn.Module]) -> dict[str, Any]:
+    """Resumable training-only modules: the EMA target encoder, the auxiliary heads."""
+    out: dict[str, Any] = {name: m.state_dict() for name, m in extras.items()}
     if ema is not None:
         out["ema"] = ema.state_dict()
-    if head is not None:
-        out["state_head"] = head.state_dict()
     return out
 
 
-def _load_extra_state(ema: nn.Module | None, head: nn.Module | None, state: Any, out: Path) -> None:
+def _load_extra_state(
+    ema: nn.Module | None, extras: dict[str, nn.Module], state: Any, out: Path
+) -> None:
     if ema is not None:
         _load_ema(ema, state, out)
-    if head is not None:
-        if not state or state.get("state_head") is None:
+    for name, module in extras.items():
+        if not state or state.get(name) is None:
             from reverie.io import ReverieError
 
-            raise ReverieError(f"cannot resume {out} with --state-aux: no state-head weights")
-        head.load_state_dict(state["state_head"])
+            flag = {"state_head": "--state-aux", "recon": "--recon"}[name]
+            raise ReverieError(f"cannot resume {out} with {flag}: its weights are not saved")
+        module.load_state_dict(state[name])
 
 
 def _load_ema(ema: nn.Module, state: Any, out: Path) -> None:

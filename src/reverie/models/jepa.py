@@ -44,6 +44,8 @@ class JEPALoss(nn.Module):
         seed: int = 0,
         state_head: StateHead | None = None,
         state_aux: float = 0.0,
+        recon_decoder: nn.Module | None = None,
+        recon: float = 0.0,
     ) -> None:
         super().__init__()
         self.model, self.regularizer, self.ema = model, regularizer, ema
@@ -54,6 +56,7 @@ class JEPALoss(nn.Module):
         if invariance > 0 and self.augment is None:
             raise ValueError("an invariance weight needs an augmentation (--augment)")
         self.state_head, self.state_aux = state_head, state_aux
+        self.recon_decoder, self.recon = recon_decoder, recon
 
     def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         obs, actions = batch["obs"], batch["actions"]  # (B, T, 3, Hi, Wi) uint8, (B, T-1, A')
@@ -91,12 +94,20 @@ class JEPALoss(nn.Module):
             terms["state"] = F.mse_loss(
                 self.state_head(pixel.float()), self.state_head.targets(batch["states"])
             )
+        if self.recon_decoder is not None:  # redraw each frame from its pixel embedding
+            pixel = rearrange(z[..., : self.model.config.encoder.embed_dim], "b t d -> (b t) d")
+            drawn = self.recon_decoder(pixel.float())  # (BT, 3, s, s) in [0, 1]
+            frames = rearrange(obs, "b t c h w -> (b t) c h w").float() / 255.0
+            if frames.shape[-1] != drawn.shape[-1]:
+                frames = F.interpolate(frames, size=drawn.shape[-2:], mode="area")
+            terms["recon"] = F.mse_loss(drawn, frames)
         terms["loss"] = (
             terms["pred"]
             + self.rollout_weight * terms.get("rollout", 0.0)
             + self.lam * terms.get("reg", 0.0)
             + self.invariance * terms.get("invariance", 0.0)
             + self.state_aux * terms.get("state", 0.0)
+            + self.recon * terms.get("recon", 0.0)
         )
         terms["z"] = z.detach()
         return terms
