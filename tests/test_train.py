@@ -84,6 +84,17 @@ def test_config_validation_and_presets(tmp_path: Path) -> None:
     assert lr_at(cfg.steps, cfg) == pytest.approx(0.1 * cfg.lr)
 
 
+def test_predictor_size_flags_override_the_preset(tmp_path: Path) -> None:
+    base = TrainConfig(data=tmp_path, out=tmp_path, preset="lite").model_config(10, 64).predictor
+    assert (base.hidden, base.depth) == (PRESETS["lite"]["predictor"]["hidden"], 2)
+    cfg = TrainConfig(data=tmp_path, out=tmp_path, preset="lite", pred_hidden=96, pred_depth=0)
+    wide = cfg.model_config(10, 64).predictor
+    assert (wide.hidden, wide.depth, wide.cond_dim) == (96, 0, base.cond_dim)
+    for flag, kw in (("--pred-hidden", {"pred_hidden": 0}), ("--pred-depth", {"pred_depth": -1})):
+        with pytest.raises(ValueError, match=flag):
+            TrainConfig(data=tmp_path, out=tmp_path, **kw)
+
+
 @pytest.mark.parametrize("frameskip", [1, 2])
 def test_loss_pairs_frame_t_and_action_t_with_frame_t_plus_1(
     tworoom_data: Path, frameskip: int

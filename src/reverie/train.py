@@ -147,6 +147,11 @@ class TrainConfig:
     channels: tuple[int, ...] | None = None
     """Encoder CNN channels per stride-2 stage (None: the preset's, cpu 32 64 128 256). Channels
     at high resolution dominate the FLOPs: the lever for fp32-only CPUs."""
+    pred_hidden: int | None = None
+    """Width of the predictor's residual stream (None: the preset's; lite 64, cpu 128). Planning
+    cost grows with its square."""
+    pred_depth: int | None = None
+    """Residual blocks of the predictor (None: the preset's; lite 2, cpu 3)."""
     regularizer: str = "sigreg"
     """sigreg | vicreg | ema (EMA target encoder; lam is then unused)."""
     lam: float | None = None
@@ -221,6 +226,10 @@ class TrainConfig:
             raise ValueError(f"--embed-dim must be >= 2, got {self.embed_dim}")
         if self.proprio_embed < 1:
             raise ValueError(f"--proprio-embed must be >= 1, got {self.proprio_embed}")
+        if self.pred_hidden is not None and self.pred_hidden < 1:
+            raise ValueError(f"--pred-hidden must be >= 1, got {self.pred_hidden}")
+        if self.pred_depth is not None and self.pred_depth < 0:
+            raise ValueError(f"--pred-depth must be >= 0, got {self.pred_depth}")
         if self.proprio and self.regularizer == "ema":
             raise ValueError("--proprio does not combine with --regularizer ema")
         for name in ("state_aux", "recon"):
@@ -325,12 +334,17 @@ class TrainConfig:
             encoder["channels"] = tuple(cfg.channels)
         if cfg.embed_dim is not None:
             encoder["embed_dim"] = cfg.embed_dim
+        predictor = dict(preset["predictor"])
+        if cfg.pred_hidden is not None:
+            predictor["hidden"] = cfg.pred_hidden
+        if cfg.pred_depth is not None:
+            predictor["depth"] = cfg.pred_depth
         proprio = proprio_dim if cfg.proprio else 0
         latent = encoder["embed_dim"] + (cfg.proprio_embed if proprio else 0)
         return WorldModelConfig(
             encoder=EncoderConfig(image_size=image_size, **encoder),
             predictor=PredictorConfig(
-                embed_dim=latent, action_dim=action_dim, history=cfg.history, **preset["predictor"]
+                embed_dim=latent, action_dim=action_dim, history=cfg.history, **predictor
             ),
             frameskip=cfg.frameskip,
             proprio_dim=proprio,
