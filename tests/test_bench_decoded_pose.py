@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _bench import load_benchmark
 
 from reverie.envs import make
 from reverie.planning.objective import state_cost
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_decoded_pose.py"
-
 
 def load():
-    spec = importlib.util.spec_from_file_location("bench_decoded_pose", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_decoded_pose")
 
 
 @pytest.mark.parametrize("cost", ["margin", "reach"])

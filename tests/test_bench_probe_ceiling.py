@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_probe_ceiling.py"
+from _bench import load_benchmark
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("bench_probe_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_probe_ceiling")
 
 
 def test_ceiling_prints_held_out_r2_per_pose_variable(

@@ -3,7 +3,6 @@ skipped, no file touched), and bad input as one line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _bench import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "bench_suite.py"
@@ -81,10 +81,7 @@ def test_quick_suite_runs_every_stage_then_resumes_without_rerunning(tmp_path: P
 
 
 def load_suite():
-    spec = importlib.util.spec_from_file_location("bench_suite", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_suite")
 
 
 def test_a_bad_env_name_is_one_line() -> None:
