@@ -24,14 +24,14 @@ same CEM and MPC loop):
    latent row, the predicted dynamics are the limit.
 
 The pose head was trained on true states, so these rows use privileged labels (a diagnostic,
-not a pixels-only result). Push-T only. About 4 minutes per closed-loop cost row on one core
-(50 pairs, CEM 300 × 30, bf16 where native).
+not a pixels-only result). Push-T only. Measured on one core beside another job (50 pairs, CEM
+300 × 30, lite model): 10–12 minutes per cost row (``reach`` spends about a second per replan on
+its approach term); a 256-wide predictor takes about twice as long.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--costs from {COSTS} (got {bad}); --episodes --threads --samples --iterations >= 1"
         )
     torch.set_num_threads(args.threads)
-    print(machine_line())
+    machine = machine_line()
+    print(machine)
     try:
         model, meta = load_checkpoint(args.checkpoint)
         if meta.get("env") != "pusht":
@@ -318,10 +319,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['published_success_rate']:.0f}% | {row['plan_ms_median']:.0f} |",
             flush=True,
         )
-    result["machine"] = machine_line()
+    result["machine"] = machine
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     out = args.out or args.checkpoint / "decoded_pose.json"
-    atomic_write_json(out, json.loads(json.dumps(result)))
+    atomic_write_json(out, result)
     print(f"wrote {out} ({result['wall_seconds']:.0f} s)")
 
 
