@@ -277,8 +277,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--costs from {COSTS} (got {bad}); --episodes --threads --samples --iterations >= 1"
         )
     torch.set_num_threads(args.threads)
-    machine = machine_line()
-    print(machine)
+    print(machine_line(), flush=True)
     try:
         model, meta = load_checkpoint(args.checkpoint)
         if meta.get("env") != "pusht":
@@ -319,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['published_success_rate']:.0f}% | {row['plan_ms_median']:.0f} |",
             flush=True,
         )
-    result["machine"] = machine
+    result["machine"] = machine_line()
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     out = args.out or args.checkpoint / "decoded_pose.json"
     atomic_write_json(out, result)
