@@ -58,9 +58,10 @@ def test_config_validation_and_presets(tmp_path: Path) -> None:
         TrainConfig(data=tmp_path, out=tmp_path, steps=0)
     with pytest.raises(ValueError, match="--lr"):
         TrainConfig(data=tmp_path, out=tmp_path, lr=float("nan"))
-    # λ: the env's own (Two-Room names 0.003), else the preset's; an explicit --lam wins.
+    # λ: the env's own (Two-Room 0.003, Reacher 0.03), else the preset's; an explicit --lam wins.
     assert TrainConfig(data=tmp_path, out=tmp_path).resolved("tworoom").lam == 0.003
-    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("reacher").lam == 0.1
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("reacher").lam == 0.03
+    assert TrainConfig(data=tmp_path, out=tmp_path).resolved("pusht").lam == 0.1
     assert TrainConfig(data=tmp_path, out=tmp_path).resolved().lam == 0.1
     assert TrainConfig(data=tmp_path, out=tmp_path, lam=0.05).resolved("tworoom").lam == 0.05
     # The preset too: the env's recipe (Two-Room: lite), else cpu; an explicit --preset wins.
