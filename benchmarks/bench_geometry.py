@@ -7,9 +7,9 @@ For each checkpoint: encode frames of the run's held-out validation episodes, dr
 pairs, and compare the L2 distance of their embeddings with the distance of their true positions
 (Two-Room, Push-T, Tabletop: the first two state entries, the agent's x, y, in world units;
 Reacher: the env's own goal distance, the norm of the wrapped joint-angle errors, in radians).
-Prints the Spearman and Pearson
-correlations and the mean latent distance per band of true distance: a latent distance that stops
-growing with the true one (saturates) leaves CEM blind to far goals. Runs in seconds.
+Prints the Spearman and Pearson correlations and the mean latent distance per band of true
+distance: a latent distance that stops growing with the true one (saturates) leaves CEM blind to
+far goals. Runs in seconds.
 """
 
 from __future__ import annotations
