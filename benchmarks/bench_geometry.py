@@ -36,10 +36,9 @@ def bands_for(env: str | None) -> tuple[tuple[float, float], ...]:
 def true_distance(env: str | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-pair true distance between state rows ``a`` and ``b`` (P, S) -> (P,)."""
     if env == "reacher":
-        from reverie.envs.reacher import wrap_angle
+        from reverie.envs.reacher import joint_error
 
-        dq = b[:, :2] - a[:, :2]
-        return np.hypot(wrap_angle(dq[:, 0]), dq[:, 1])  # == ReacherEnv.goal_distance
+        return np.linalg.norm(joint_error(a[:, :2], b[:, :2]), axis=-1)  # ReacherEnv.goal_distance
     return np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
 
 

@@ -37,7 +37,7 @@ def joint_error(q: np.ndarray, q_goal: np.ndarray) -> np.ndarray:
     limited elbow (the elbow cannot cross ±π, so the plain difference is the way it must travel;
     within the success tolerance both readings agree)."""
     err = np.asarray(q_goal, np.float64) - np.asarray(q, np.float64)
-    return np.array([wrap_angle(err[0]), err[1]])
+    return np.stack([wrap_angle(err[..., 0]), err[..., 1]], axis=-1)  # (..., 2): batches too
 
 
 class ReacherEnv(MujocoEnv):
