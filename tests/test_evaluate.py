@@ -70,6 +70,7 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
     ):
         assert key in saved
     assert len(saved["records"]) == 8 and (tmp_path / saved["records"][0]["video"]).is_file()
+    assert saved["machine"]["cpu_class"] and saved["machine"]["cpu"]  # rates are kept per class
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from reverie.data.format import check_eval_seed, eval_pair_seed
 from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
-from reverie.hardware import bf16_native, torch_threads
+from reverie.hardware import bf16_native, machine, torch_threads
 from reverie.io import ReverieError, atomic_write_json
 from reverie.planning.objective import ORACLE_COSTS, REDUCTIONS
 from reverie.planning.options import PlannerOptions
@@ -588,6 +588,7 @@ def _evaluate(cfg: EvalConfig, progress: bool) -> dict[str, Any]:
         "factors": factors,
         "latency": cfg.latency,
         "bf16": use_bf16,
+        "machine": machine(),  # what the rate was measured on (rows are kept per CPU class)
         "source_pairs": cfg.source_pairs,
         "scene": world["scene"].to_dict() if "scene" in world else None,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
