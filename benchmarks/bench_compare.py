@@ -108,7 +108,8 @@ def format_table(table: list[dict[str, Any]]) -> str:
     ]
     for i, r in enumerate(table):
         lo, hi = r["ci95"]
-        split = ("–", "–", "–") if i == 0 else (r["only_baseline"], r["only_this"], r["p"])
+        shown = "< 0.0001" if r["p"] == 0 else r["p"]  # mcnemar rounds to 4 places
+        split = ("–", "–", "–") if i == 0 else (r["only_baseline"], r["only_this"], shown)
         lines.append(
             f"| {r['label']} | {r['success']:g}% | [{lo:g}, {hi:g}] | {r['pairs']} | "
             f"{split[0]} | {split[1]} | {split[2]} | {r['class']} |"
