@@ -20,7 +20,10 @@ all 64 dimensions, and the latent goal distance saturates (Spearman(latent, true
 wants more room: Reacher's two angles (a torus, which no 2-D sheet embeds) collapse to effective
 rank 2.5 at λ ≤ 0.01 (8-12% success), while at 0.1 every far pair sits at a 64-d Gaussian's typical
 distance (≈ √128 = 11.3: Spearman 0.47, 54%); 0.03 keeps rank ~9 and the distance growing (Spearman
-0.79, 68% on the same 50 pairs, 2026-12-03). Push-T and Tabletop keep the preset's 0.1.
+0.79, 68% on the same 50 pairs, 2026-12-03; 0.05 already spreads it: Spearman 0.55, 48%, and
+on another CPU class 0.03 planned 73% over 100 pairs, 2026-12-04). Longer training (16,000 steps),
+a 6-step rollout loss and a 256-wide predictor all lost to these 8,000 steps. Push-T and Tabletop
+keep the preset's 0.1.
 
 Why Two-Room trains the ``lite`` preset: on the same 50 held-out pairs it plans as well as ``cpu``
 (80% [67, 89] vs 82% [69, 90]: the cpu model's failures are among lite's) from a
