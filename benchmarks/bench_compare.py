@@ -47,8 +47,9 @@ def load_row(label: str, paths: list[Path]) -> dict[str, Any]:
     for path in paths:
         try:
             result = json.loads(path.read_text())
-            records, config = result["records"], result["config"]
+            config = result["config"]
             these = {"env": result["env"], **{k: config[k] for k in SAME}}
+            scored = [(int(r["seed"]), bool(r["success"])) for r in result["records"]]
         except FileNotFoundError:
             raise ReverieError(f"{label}: {path} not found") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -57,10 +58,10 @@ def load_row(label: str, paths: list[Path]) -> dict[str, Any]:
             raise ReverieError(f"{label}: {path} was made with {these}, not {settings}")
         settings = these
         classes.add(str((result.get("machine") or {}).get("cpu_class", "unrecorded")))
-        for r in records:
-            if r["seed"] in by_seed:
-                raise ReverieError(f"{label}: pair seed {r['seed']} appears twice ({path})")
-            by_seed[r["seed"]] = bool(r["success"])
+        for seed, success in scored:
+            if seed in by_seed:
+                raise ReverieError(f"{label}: pair seed {seed} appears twice ({path})")
+            by_seed[seed] = success
     assert settings is not None  # parse_row gives at least one path
     return {"label": label, "settings": settings, "success": by_seed, "class": classes}
 

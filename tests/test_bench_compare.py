@@ -75,11 +75,14 @@ def test_rows_that_do_not_share_pairs_or_settings_are_refused(
 def test_bad_rows_are_one_line_errors(tmp_path: Path, capsys) -> None:
     bench = load_benchmark("bench_compare")
     (tmp_path / "junk.json").write_text("{not json")
+    no_seed = {"env": "reacher", "config": {"budget": 50, "goal_steps": 25}, "records": [{}]}
+    (tmp_path / "no_seed.json").write_text(json.dumps(no_seed))
     twice = _eval(tmp_path / "t.json", {1: True})
     for row, msg in [
         ("nolabel", "expected LABEL=JSON"),
         (f"x={tmp_path / 'missing.json'}", "not found"),
         (f"x={tmp_path / 'junk.json'}", "is not a reverie eval JSON"),
+        (f"x={tmp_path / 'no_seed.json'}", "is not a reverie eval JSON"),
         (f"x={twice},{twice}", "appears twice"),
     ]:
         assert bench.main([row]) == 2
