@@ -88,11 +88,45 @@ def test_random_far_below_oracle(tmp_path: Path) -> None:
         ),
         ({"planner": "random", "env": "tworoom", "execute_blocks": 0}, "--execute-blocks must be"),
         ({"planner": "random", "env": "tworoom", "execute_blocks": 6}, "<= --horizon"),
+        ({"planner": "random", "env": "tworoom", "protocol": "dino"}, "--protocol must be"),
+        (
+            {"planner": "random", "env": "tworoom", "protocol": "published", "cost": "sum"},
+            "fixes --cost final, got sum",
+        ),
+        (
+            {"planner": "random", "env": "tworoom", "protocol": "published", "history": 1},
+            "fixes --history 3",
+        ),
+        (
+            {"planner": "random", "env": "tworoom", "protocol": "published", "frameskip": 1},
+            "fixes --frameskip 5",
+        ),
     ],
 )
 def test_bad_eval_options(kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         EvalConfig(**kw)
+
+
+def test_published_protocol_pins_its_settings(tmp_path: Path) -> None:
+    from reverie.evaluate import PUBLISHED_PROTOCOL
+    from reverie.planning.options import PlannerOptions
+
+    ours = EvalConfig(planner="random", env="tworoom")
+    assert (ours.cost, ours.history, ours.frameskip) == ("sum", None, None)
+    cfg = EvalConfig(planner="random", env="tworoom", protocol="published")
+    assert (cfg.cost, cfg.history, cfg.frameskip) == ("final", 3, 5)
+    seen = {**vars(cfg), **vars(cfg.planning)}
+    assert {k: seen[k] for k in PUBLISHED_PROTOCOL} == PUBLISHED_PROTOCOL
+    for planning in (PlannerOptions(samples=100), PlannerOptions(horizon=10)):
+        with pytest.raises(ValueError, match="--protocol published fixes"):
+            EvalConfig(planner="random", env="tworoom", protocol="published", planning=planning)
+    with pytest.raises(ValueError, match="fixes --budget 50"):
+        EvalConfig(planner="random", env="tworoom", protocol="published", budget=40)
+    out = tmp_path / "eval.json"
+    run = EvalConfig(planner="random", env="tworoom", protocol="published", episodes=1, out=out)
+    saved = evaluate(run, progress=False)
+    assert saved["protocol"] == "published" and saved["config"]["cost"] == "final"
 
 
 def test_execute_blocks_sets_the_replanning_cadence(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_reach_is_accepted_where_there_is_a_pusher_only() -> None:
 def test_oracle_settings_take_flags_then_the_env_table_then_the_planning_options() -> None:
     assert set(ORACLE_DEFAULTS) == {"pusht", "reacher", "tabletop", "tworoom"}
     pusht = oracle_settings(EvalConfig(planner="oracle", env="pusht"), "pusht")
-    assert (pusht["cost"], pusht["samples"], pusht["iterations"]) == ("reach", 150, 10)
+    assert (pusht["cost"], pusht["samples"], pusht["iterations"]) == ("reach", 300, 10)
     flags = EvalConfig(
         planner="oracle", env="pusht", oracle_cost="distance", oracle_samples=7, oracle_iterations=2
     )

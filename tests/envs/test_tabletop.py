@@ -122,6 +122,40 @@ def test_success_margin_and_approach_margin() -> None:
     assert env.approach_margin(there, goal) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_reach_places_objects_one_at_a_time() -> None:
+    # Both objects out of place; the pusher has just pushed the cube into tolerance and now
+    # stands far from the ball. Finishing the cube must lower the oracle's cost: the single-
+    # object form (max margin + approach to the worst object) rose there, as the approach switched
+    # to the far ball, so the search never finished the first object (Tabletop oracle 84%).
+    from reverie.planning.objective import STAGE_COST, state_cost
+
+    env = make("tabletop")
+    env.reset(seed=0)
+    goal = env.goal.copy()
+    cube, ball = env._qadr[0], env._qadr[1]
+    before = goal.copy()
+    before[ball] += 1.5 * SUCCESS_TOL  # the ball 1.5 tolerances off
+    before[cube] += 1.6 * SUCCESS_TOL  # the cube 1.6 off: the worst, being pushed
+    reach = env._object_radius(0) + 0.03 + 0.01
+    before[:2] = before[cube : cube + 2] + [reach, 0.0]  # the pusher right behind the cube
+    after = before.copy()
+    after[cube] = goal[cube] + 0.9 * SUCCESS_TOL  # pushed in: placed
+    after[:2] = after[cube : cube + 2] + [reach, 0.0]
+    assert state_cost(env, after, goal, "reach") < state_cost(env, before, goal, "reach")
+    # Each object still to place costs STAGE_COST; none left: only the tie-break sum remains.
+    assert state_cost(env, before, goal, "reach") > 2 * STAGE_COST
+    assert STAGE_COST < state_cost(env, after, goal, "reach") < 2 * STAGE_COST
+    assert state_cost(env, goal, goal, "reach") == 0.0
+    # Knocking the ball off the table to be rid of it never pays.
+    dropped = after.copy()
+    dropped[ball + 2] -= 0.3
+    assert env.approach_margins(dropped, goal)[1] == np.inf
+    assert state_cost(env, dropped, goal, "reach") > state_cost(env, after, goal, "reach")
+    # The approach to each object: 0 right behind it (opposite its goal direction).
+    assert env.approach_margins(before, goal)[0] == pytest.approx(0.0, abs=1e-9)
+    assert env.approach_margins(before, goal)[1] > 1.0
+
+
 def test_goal_objects_rest_on_the_table() -> None:
     env = make("tabletop")
     for seed in range(3):

@@ -423,6 +423,24 @@ class TabletopEnv(MujocoEnv):
         behind = pos[i, :2] - u * (self._object_radius(i) + PUSHER_RADIUS + 0.01)
         return float(np.linalg.norm(self.pusher_position(state)[:2] - behind)) / SUCCESS_TOL
 
+    def approach_margins(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """(K,) how far the pusher is from the spot behind each object (opposite its goal
+        direction), over the success tolerance; inf for an object off the table (it cannot be
+        pushed back). The oracle's ``reach`` cost places the objects one at a time with it
+        (``reverie.planning.objective.state_cost``)."""
+        pos, goal_pos = self.object_positions(state), self.object_positions(goal)
+        pusher = self.pusher_position(state)[:2]
+        out = np.full(len(pos), np.inf)
+        for i in range(len(pos)):
+            delta = goal_pos[i, :2] - pos[i, :2]
+            norm = float(np.linalg.norm(delta))
+            if pos[i, 2] <= TABLE_TOP - 0.01:
+                continue
+            u = delta / norm if norm > 1e-9 else np.zeros(2)
+            behind = pos[i, :2] - u * (self._object_radius(i) + PUSHER_RADIUS + 0.01)
+            out[i] = float(np.linalg.norm(pusher - behind)) / SUCCESS_TOL
+        return out
+
     def expert_action(self, rng: np.random.Generator) -> np.ndarray:
         """Push the object farthest from its goal: get behind it (relative to the push
         direction), going round it if needed, then push it toward the goal."""

@@ -35,9 +35,14 @@ DISTANCES = ("sq_l2", "l2")
 #: ``reach`` is ``margin`` over what is pushed plus 0.5 × ``env.approach_margin`` (how far the
 #: pusher is from pushing, for envs whose cost is flat until contact: Push-T, Tabletop); the
 #: pusher's own goal error (``env.pusher_margins``: Push-T's) counts in the tie-break sum only.
+#: An env with several objects (``env.approach_margins``: Tabletop) places them one at a time
+#: instead (``_staged_reach``).
 ORACLE_COSTS = ("distance", "tolerance", "margin", "reach")
 MARGIN_TIE_BREAK = 0.1
 REACH_WEIGHT = 0.5
+#: ``reach`` over several objects: the cost of each object still to place, above the most one
+#: object's margin plus approach can add on the 0.8 m table (28 + 0.5 x 34 tolerances).
+STAGE_COST = 50.0
 
 
 @runtime_checkable
@@ -78,12 +83,34 @@ def state_cost(env: Any, state: np.ndarray, goal: np.ndarray, cost: str) -> floa
         return float(m.sum())
     if cost == "margin":
         return float(m.max() + MARGIN_TIE_BREAK * m.sum())
+    if hasattr(env, "approach_margins"):  # several objects (Tabletop): one at a time
+        return _staged_reach(m, np.asarray(env.approach_margins(state, goal), np.float64))
     # reach: the pusher's own goal error (Push-T's entry 0) stays out of the max, so walking to
     # where it can push is never traded for walking to where it should end; it still counts in
     # the tie-break sum, which is all that is left once the objects are placed.
     placed = np.delete(m, getattr(env, "pusher_margins", ()))
     margin = float(placed.max() + MARGIN_TIE_BREAK * m.sum())
     return margin + REACH_WEIGHT * float(env.approach_margin(state, goal))
+
+
+def _staged_reach(margins: np.ndarray, approach: np.ndarray) -> float:
+    """``reach`` for several objects, placed one at a time: ``STAGE_COST`` per object still out
+    of tolerance, plus every object's margin (so shoving one object away to reach another
+    costs), plus ``REACH_WEIGHT`` x the pusher's distance to the spot behind the nearest object
+    still to place that is on the table (``approach`` is inf for one that fell off).
+
+    The single-object form (the largest margin plus the approach to the worst object) jumps up
+    when the worst object changes, so the search refused to finish the first one (Tabletop
+    oracle 84% on 50 pairs, every failure still at its start or stopped part way). Here placing
+    an object always lowers the cost (by ``STAGE_COST``, more than any approach adds), the min
+    is continuous while the pusher chooses which object to work on, and knocking an object off
+    the table never pays (it stays counted)."""
+    todo = margins > 1.0
+    base = STAGE_COST * float(todo.sum()) + float(margins.sum())
+    pushable = todo & np.isfinite(approach)
+    if not pushable.any():
+        return base
+    return base + REACH_WEIGHT * float(approach[pushable].min())
 
 
 def reduce_horizon(step_costs: Tensor, reduce: str) -> Tensor:
