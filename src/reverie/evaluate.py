@@ -52,7 +52,8 @@ POLICY_PLANNERS = ("policy", "policy+cem")
 PROTOCOLS = ("reverie", "published")
 #: The published latent-planning protocol (the public DINO-WM / stable-worldmodel code):
 #: ``--protocol published`` pins these and refuses any flag that sets them otherwise. Reverie's
-#: own protocol differs only in the cost (summed over the horizon, the better one on our models).
+#: own protocol differs in the cost (summed over the horizon, the better one on our models) and
+#: hands the model its own history (3 in the lite and cpu presets) rather than a fixed 3.
 PUBLISHED_PROTOCOL: dict[str, Any] = {
     "cost": "final",
     "samples": 300,

@@ -25,9 +25,10 @@ on another CPU class 0.03 planned 73% over 100 pairs, 2026-12-04). Longer traini
 a 6-step rollout loss and a 256-wide predictor all lost to these 8,000 steps. Push-T and Tabletop
 keep the preset's 0.1.
 
-Why Push-T's training stops at 60 minutes: its 20,000 steps take about an hour on one core of
-either CPU class, and the issue's budget is one CPU-hour; the cap keeps ``reverie train`` with no
-flags inside it on a slower or busier machine (steps are then the upper bound).
+Why Push-T's training stops at 60 minutes: the benchmark targets allow one CPU-hour of training,
+and 20,000 steps of the cpu preset take about that on one core of the bf16 classes (far longer in
+fp32 on an AVX2-only CPU); the cap keeps ``reverie train`` with no flags inside the hour on any
+machine, the steps being the upper bound (BENCHMARKS.md, "Benchmark suite").
 
 Why Two-Room trains the ``lite`` preset: on the same 50 held-out pairs it plans as well as ``cpu``
 (80% [67, 89] vs 82% [69, 90]: the cpu model's failures are among lite's) from a

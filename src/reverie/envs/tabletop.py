@@ -432,10 +432,10 @@ class TabletopEnv(MujocoEnv):
         pusher = self.pusher_position(state)[:2]
         out = np.full(len(pos), np.inf)
         for i in range(len(pos)):
-            delta = goal_pos[i, :2] - pos[i, :2]
-            norm = float(np.linalg.norm(delta))
             if pos[i, 2] <= TABLE_TOP - 0.01:
                 continue
+            delta = goal_pos[i, :2] - pos[i, :2]
+            norm = float(np.linalg.norm(delta))
             u = delta / norm if norm > 1e-9 else np.zeros(2)
             behind = pos[i, :2] - u * (self._object_radius(i) + PUSHER_RADIUS + 0.01)
             out[i] = float(np.linalg.norm(pusher - behind)) / SUCCESS_TOL
