@@ -174,6 +174,34 @@ def test_every_planner_runs_the_planning_options(planner: str) -> None:
         assert c.elites == 2
 
 
+def test_cem_std_and_latent_distance_reach_the_planner() -> None:
+    from reverie.evaluate import build_planner
+
+    kw = dict(env="tworoom", cem_min_std=0.01, cem_warm_std=0.3, latent_distance="l2")
+    cem, factory = build_planner(
+        EvalConfig(checkpoint=Path("unused"), planner="cem", **kw), None, make("tworoom"),
+        5, 10, -1.0, 1.0,
+    )  # fmt: skip
+    assert (cem.config.min_std, cem.config.warm_std, factory.distance) == (0.01, 0.3, "l2")
+    oracle, _ = build_planner(
+        EvalConfig(planner="oracle", **kw), None, make("tworoom"), 5, 10, -1.0, 1.0
+    )
+    assert (oracle.config.min_std, oracle.config.warm_std) == (0.01, 0.3)
+    default, factory = build_planner(
+        EvalConfig(checkpoint=Path("unused"), env="tworoom"), None, make("tworoom"), 5, 10, -1, 1
+    )
+    assert (default.config.min_std, default.config.warm_std, factory.distance) == (
+        0.05, None, "sq_l2",
+    )  # fmt: skip
+    for bad, msg in (
+        ({"cem_min_std": -0.1}, "--cem-min-std"),
+        ({"cem_warm_std": 0.0}, "--cem-warm-std"),
+        ({"latent_distance": "cosine"}, "--latent-distance must be one of sq_l2, l2"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            EvalConfig(planner="random", env="tworoom", **bad)
+
+
 def test_eval_cli_records_the_planner_that_ran(tmp_path: Path) -> None:
     from reverie.cli import main
 

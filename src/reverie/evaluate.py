@@ -43,7 +43,7 @@ from reverie.envs import make, resolve
 from reverie.envs.latency import LatencyEnv
 from reverie.hardware import bf16_native, machine, torch_threads
 from reverie.io import ReverieError, atomic_write_json
-from reverie.planning.objective import ORACLE_COSTS, REDUCTIONS
+from reverie.planning.objective import DISTANCES, ORACLE_COSTS, REDUCTIONS
 from reverie.planning.options import PlannerOptions
 from reverie.stats import wilson
 
@@ -129,6 +129,12 @@ class EvalConfig:
     """--samples --iterations --elites --horizon, shared by every planner (see PlannerOptions)."""
     frameskip: int | None = None
     """Env steps per action block; defaults to the checkpoint's (5 without one)."""
+    cem_min_std: float = 0.05
+    """CEM (model and oracle): floor on the sampling std, so late iterations keep exploring."""
+    cem_warm_std: float | None = None
+    """CEM: starting std when warm-started from the previous plan (None: the initial std, 1)."""
+    latent_distance: str = "sq_l2"
+    """Model planners: distance from predicted to goal embeddings, sq_l2 | l2."""
     oracle_samples: int | None = None
     """Oracle CEM candidates (None: the env's ORACLE_DEFAULTS entry, else --samples)."""
     oracle_iterations: int | None = None
@@ -229,6 +235,15 @@ class EvalConfig:
                     f"--oracle-cost reach needs an env with a pusher to place "
                     f"(pusht, tabletop), not {self.env}"
                 )
+        if not self.cem_min_std >= 0:
+            raise ValueError(f"--cem-min-std must be >= 0, got {self.cem_min_std}")
+        if self.cem_warm_std is not None and not self.cem_warm_std > 0:
+            raise ValueError(f"--cem-warm-std must be > 0, got {self.cem_warm_std}")
+        if self.latent_distance not in DISTANCES:
+            raise ValueError(
+                f"--latent-distance must be one of {', '.join(DISTANCES)}, "
+                f"got {self.latent_distance!r}"
+            )
         if self.protocol not in PROTOCOLS:
             raise ValueError(
                 f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
@@ -403,10 +418,11 @@ def build_planner(
 
     p = cfg.planning
     common = {"horizon": p.horizon, "seed": cfg.seed, "action_low": low, "action_high": high}
+    std = {"min_std": cfg.cem_min_std, "warm_std": cfg.cem_warm_std}
     if cfg.planner == "oracle":
         o = oracle_settings(cfg, twin.short_name)
         oracle = CEMConfig(
-            samples=o["samples"], iterations=o["iterations"], elites=o["elites"], **common
+            samples=o["samples"], iterations=o["iterations"], elites=o["elites"], **std, **common
         )
         factory = OracleFactory(twin, frameskip, reduce=o["reduce"], cost=o["cost"])
         return CEM(oracle, action_dim), factory
@@ -428,9 +444,11 @@ def build_planner(
                 **common,
             )
             planner = PolicySeededCEM(policy, model, seeded)
-        return planner, LatentGoalFactory(model, reduce=cfg.cost)
+        return planner, LatentGoalFactory(model, reduce=cfg.cost, distance=cfg.latent_distance)
     if cfg.planner == "cem":
-        cem = CEMConfig(samples=p.samples, iterations=p.iterations, elites=p.elites, **common)
+        cem = CEMConfig(
+            samples=p.samples, iterations=p.iterations, elites=p.elites, **std, **common
+        )
         planner: Any = CEM(cem, action_dim)
     elif cfg.planner == "mppi":
         planner = MPPI(MPPIConfig(samples=p.samples, iterations=p.iterations, **common), action_dim)
@@ -440,7 +458,11 @@ def build_planner(
     differentiable = cfg.planner == "gradient"
     proprio = proprio_for(model, twin)  # () for a pixels-only model; refuses a mismatched env
     factory = LatentGoalFactory(
-        model, reduce=cfg.cost, differentiable=differentiable, proprio=proprio
+        model,
+        reduce=cfg.cost,
+        distance=cfg.latent_distance,
+        differentiable=differentiable,
+        proprio=proprio,
     )
     return planner, factory
 
