@@ -409,19 +409,16 @@ class TabletopEnv(MujocoEnv):
         return np.linalg.norm(err, axis=1) / SUCCESS_TOL  # (K,) per object
 
     def approach_margin(self, state: np.ndarray, goal: np.ndarray) -> float:
-        """How far the pusher is from where it can push, over the success tolerance: the
-        distance to the spot just behind the on-table object farthest from its goal (opposite
-        its goal direction); 0 once every object is within tolerance. The oracle's ``reach``
-        cost adds it, so the search sees progress before the pusher touches anything."""
+        """How far the pusher is from where it can push, over the success tolerance: its entry
+        of ``approach_margins`` for the on-table object farthest from its goal; 0 once every
+        object is within tolerance. (The oracle's ``reach`` cost uses ``approach_margins``,
+        placing the objects one at a time.)"""
         pos, goal_pos = self.object_positions(state), self.object_positions(goal)
         err = np.linalg.norm(goal_pos[:, :2] - pos[:, :2], axis=1)
         err = np.where((pos[:, 2] > TABLE_TOP - 0.01) & (err > SUCCESS_TOL), err, -1.0)
         if err.max() < 0:
             return 0.0
-        i = int(np.argmax(err))
-        u = (goal_pos[i, :2] - pos[i, :2]) / err[i]  # push direction
-        behind = pos[i, :2] - u * (self._object_radius(i) + PUSHER_RADIUS + 0.01)
-        return float(np.linalg.norm(self.pusher_position(state)[:2] - behind)) / SUCCESS_TOL
+        return float(self.approach_margins(state, goal)[int(np.argmax(err))])
 
     def approach_margins(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """(K,) how far the pusher is from the spot behind each object (opposite its goal
